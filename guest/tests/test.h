@@ -1,0 +1,44 @@
+/* Test registry and result reporting.
+ *
+ * Output protocol (parsed by the host; keep it exact):
+ *   one banner line, then per test   TEST <name> PASS <detail>   or   TEST <name> FAIL <detail>,
+ *   then   RESULT <p> passed, <f> failed,   then one byte to port 0xf4: 0 all passed, 1 otherwise.
+ *
+ * To add a test: write tests/<name>.c with `bool test_<name>(struct test_result *r)`,
+ * declare it below and add it to the table in tests/registry.c. */
+#ifndef TESTS_TEST_H
+#define TESTS_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TEST_DETAIL_MAX 256
+
+struct test_result {
+    char detail[TEST_DETAIL_MAX];
+    size_t len;
+};
+
+typedef bool (*test_fn)(struct test_result *r);
+
+struct test {
+    const char *name;
+    test_fn fn;
+};
+
+extern const struct test test_registry[];
+extern const size_t test_registry_count;
+
+/* Appends to the one-line detail (newlines are not allowed in it). */
+void detail(struct test_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends and returns false, for `return fail(r, "...")`. */
+bool fail(struct test_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Runs the tests named by `tests=a,b,c` on the command line (default: all registered). */
+void run_tests(unsigned *passed, unsigned *failed);
+
+bool test_serial(struct test_result *r);
+bool test_memory(struct test_result *r);
+bool test_smp(struct test_result *r);
+
+#endif
