@@ -14,6 +14,18 @@
  */
 #include "boot/layout.h"
 
+/* ELF note "jkvm", type 1 (JKVM_NOTE_ENTRY64): 8-byte physical address of entry64. It tells
+ * jkvm that this ELF accepts the direct 64-bit entry contract above; an ELF without it (a Linux
+ * vmlinux, whose e_entry expects boot_params) is entered through PVH instead. */
+    .section .note.jkvm, "a"
+    .balign 4
+    .long 5                     /* namesz */
+    .long 8                     /* descsz */
+    .long 1                     /* type   */
+    .asciz "jkvm"
+    .balign 4
+    .quad entry64
+
 /* ELF note XEN_ELFNOTE_PHYS32_ENTRY (18): 4-byte physical address of pvh_entry32.
  * QEMU 7.2 reads 8 bytes for a 64-bit ELF, so the linker script places 4 zero bytes
  * right after the note in the file, outside the PT_NOTE segment. */

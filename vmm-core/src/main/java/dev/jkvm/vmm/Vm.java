@@ -192,8 +192,8 @@ public final class Vm implements VmControl, AutoCloseable {
     }
 
     @Override
-    public void guestExit(int code, String detail) {
-        requestStop(new ExitStatus(code, ExitStatus.Reason.DEBUG_EXIT, detail));
+    public void debugExit(long value) {
+        requestStop(ExitStatus.debugExit(value));
     }
 
     @Override

@@ -78,7 +78,7 @@ class VmTest {
             t.vm.start();
             ExitStatus status = t.vm.awaitExit(Duration.ofSeconds(20)).orElseThrow();
             assertEquals(ExitStatus.Reason.DEBUG_EXIT, status.reason(), status.detail());
-            assertEquals(7, status.debugExitValue());
+            assertEquals(7, status.debugValue());
             assertEquals(15, status.code());
 
             assertEquals(List.of("w1@0=5a", "w4@0=12345678", "r4@0", "w1@0=1", "w1@0=2", "w1@0=3", "w1@0=4",

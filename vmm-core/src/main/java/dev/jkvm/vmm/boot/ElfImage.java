@@ -7,6 +7,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalLong;
 
@@ -18,6 +19,12 @@ import java.util.OptionalLong;
 public final class ElfImage {
     /** XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit protected-mode entry of a PVH kernel. */
     public static final int XEN_ELFNOTE_PHYS32_ENTRY = 18;
+    /**
+     * jkvm's own note (name "jkvm", type 1, 8-byte desc): the address of a 64-bit entry that takes
+     * the hvm_start_info in RDI, in long mode with everything identity mapped. A kernel that has
+     * it can skip 32-bit code entirely, which PVM hosts can only emulate.
+     */
+    public static final int JKVM_NOTE_ENTRY64 = 1;
     private static final int PT_LOAD = 1;
     private static final int PT_NOTE = 4;
     private static final int EM_X86_64 = 62;
@@ -36,13 +43,16 @@ public final class ElfImage {
     private final long entry;
     private final List<LoadSegment> segments;
     private final OptionalLong pvhEntry;
+    private final OptionalLong jkvmEntry64;
 
-    private ElfImage(String name, MemorySegment file, long entry, List<LoadSegment> segments, OptionalLong pvhEntry) {
+    private ElfImage(String name, MemorySegment file, long entry, List<LoadSegment> segments, OptionalLong pvhEntry,
+                     OptionalLong jkvmEntry64) {
         this.name = name;
         this.file = file;
         this.entry = entry;
         this.segments = segments;
         this.pvhEntry = pvhEntry;
+        this.jkvmEntry64 = jkvmEntry64;
     }
 
     public static ElfImage parse(MemorySegment file, String name) {
@@ -68,6 +78,7 @@ public final class ElfImage {
         }
         List<LoadSegment> loads = new ArrayList<>();
         OptionalLong pvh = OptionalLong.empty();
+        OptionalLong entry64 = OptionalLong.empty();
         for (int i = 0; i < phnum; i++) {
             long ph = phoff + (long) i * phentsize;
             int type = file.get(U32, ph);
@@ -86,24 +97,29 @@ public final class ElfImage {
                     loads.add(new LoadSegment(offset, filesz, paddr, memsz));
                 }
             } else if (type == PT_NOTE && fits(offset, filesz, size)) {
-                OptionalLong found = findPvhNote(file.asSlice(offset, filesz));
-                if (found.isPresent()) {
-                    pvh = found;
-                }
+                MemorySegment notes = file.asSlice(offset, filesz);
+                OptionalLong found = findNote(notes, "Xen", XEN_ELFNOTE_PHYS32_ENTRY);
+                pvh = found.isPresent() ? found : pvh;
+                found = findNote(notes, "jkvm", JKVM_NOTE_ENTRY64);
+                entry64 = found.isPresent() ? found : entry64;
             }
         }
         if (loads.isEmpty()) {
             throw bad(name, "has no loadable segments");
         }
-        return new ElfImage(name, file, entry, List.copyOf(loads), pvh);
+        return new ElfImage(name, file, entry, List.copyOf(loads), pvh, entry64);
     }
 
     private static boolean fits(long offset, long length, long size) {
         return offset >= 0 && length >= 0 && offset <= size && length <= size - offset;
     }
 
-    /** Walks a note segment: {namesz, descsz, type, name (padded to 4), desc (padded to 4)}. */
-    private static OptionalLong findPvhNote(MemorySegment notes) {
+    /**
+     * Walks a note segment, {namesz, descsz, type, name (padded to 4), desc (padded to 4)}..., for
+     * a note with this owner and type whose desc is a 4- or 8-byte address.
+     */
+    private static OptionalLong findNote(MemorySegment notes, String owner, int wantedType) {
+        byte[] ownerBytes = (owner + "\0").getBytes(StandardCharsets.US_ASCII);
         long p = 0;
         long size = notes.byteSize();
         while (size - p >= 12) {
@@ -113,11 +129,11 @@ public final class ElfImage {
             long nameOff = p + 12;
             long descOff = nameOff + align4(namesz);
             long next = descOff + align4(descsz);
-            if (next > size || next <= p) {
+            if (namesz > size || descsz > size || next > size) {
                 break;
             }
-            if (type == XEN_ELFNOTE_PHYS32_ENTRY && namesz == 4
-                    && "Xen".equals(new String(notes.asSlice(nameOff, 3).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.US_ASCII))) {
+            if (type == wantedType && namesz == ownerBytes.length
+                    && Arrays.equals(ownerBytes, notes.asSlice(nameOff, namesz).toArray(ValueLayout.JAVA_BYTE))) {
                 if (descsz == 4) {
                     return OptionalLong.of(Integer.toUnsignedLong(notes.get(U32, descOff)));
                 }
@@ -144,6 +160,11 @@ public final class ElfImage {
 
     public OptionalLong pvhEntry() {
         return pvhEntry;
+    }
+
+    /** The 64-bit entry from a jkvm note, when the kernel declares one. */
+    public OptionalLong jkvmEntry64() {
+        return jkvmEntry64;
     }
 
     public List<LoadSegment> segments() {

@@ -2,8 +2,8 @@ package dev.jkvm.vmm.device;
 
 /** What a device may ask of the VM as a whole: power off with a status, or reset. */
 public interface VmControl {
-    /** Ends the VM; {@code code} becomes the process exit status, as QEMU's isa-debug-exit defines it. */
-    void guestExit(int code, String detail);
+    /** Ends the VM with status (value << 1) | 1, as QEMU's isa-debug-exit does. */
+    void debugExit(long value);
 
     /** ACPI S5 or a power button: the VM ends with status 0. */
     void powerOff(String detail);

@@ -1,0 +1,189 @@
+package dev.jkvm.machine;
+
+import dev.jkvm.devices.legacy.IsaDebugExit;
+import dev.jkvm.devices.legacy.serial.FileSerialBackend;
+import dev.jkvm.devices.legacy.serial.NullSerialBackend;
+import dev.jkvm.devices.legacy.serial.Serial16550;
+import dev.jkvm.devices.legacy.serial.SerialBackend;
+import dev.jkvm.devices.legacy.serial.StdioSerialBackend;
+import dev.jkvm.kvm.CpuidEntry;
+import dev.jkvm.kvm.KvmUnavailableException;
+import dev.jkvm.kvm.KvmVcpu;
+import dev.jkvm.memory.GuestMemory;
+import dev.jkvm.memory.GuestRam;
+import dev.jkvm.memory.PcMemoryLayout;
+import dev.jkvm.os.NativeException;
+import dev.jkvm.vmm.DeviceBus;
+import dev.jkvm.vmm.ExitStatus;
+import dev.jkvm.vmm.Vm;
+import dev.jkvm.vmm.cpu.CpuidBuilder;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A PC built from a {@link MachineConfig}: guest RAM in the PC layout, a KVM VM with its
+ * irqchip and PIT, the legacy devices on their ports, and the kernel loaded and ready to run.
+ * Construction either yields a complete machine or releases everything it took.
+ */
+public final class PcMachine implements AutoCloseable {
+    private final MachineConfig config;
+    private final PcMemoryLayout layout;
+    private GuestRam ram;
+    private GuestMemory memory;
+    private Vm vm;
+    private Serial16550 serial;
+    private SerialBackend serialBackend;
+    private KernelLoader.Loaded boot;
+    private boolean closed;
+
+    private PcMachine(MachineConfig config) {
+        this.config = config;
+        this.layout = layoutFor(config.memoryBytes());
+    }
+
+    /** Builds the machine; a configuration it cannot honour is a {@link MachineException} with a one-line message. */
+    public static PcMachine create(MachineConfig config) {
+        PcMachine m = new PcMachine(config);
+        try {
+            m.assemble();
+            return m;
+        } catch (RuntimeException e) {
+            m.close();
+            throw translate(e);
+        }
+    }
+
+    private static PcMemoryLayout layoutFor(long bytes) {
+        if (bytes <= 0) {
+            throw new MachineException("invalid RAM size: guest memory must be larger than 0");
+        }
+        long host = HostMemory.totalBytes();
+        if (bytes > host) {
+            throw new MachineException(String.format("cannot set up %s of guest RAM: this host has %s of memory and swap",
+                    Sizes.format(bytes), Sizes.format(host)));
+        }
+        try {
+            return PcMemoryLayout.forRamSize(bytes);
+        } catch (IllegalArgumentException e) {
+            throw new MachineException("invalid RAM size: " + e.getMessage());
+        }
+    }
+
+    private static RuntimeException translate(RuntimeException e) {
+        return switch (e) {
+            case MachineException m -> m;
+            case KvmUnavailableException k -> new MachineException(k.getMessage(), k);
+            case NativeException n -> new MachineException("cannot create the machine: " + n.getMessage(), n);
+            case DeviceBus.ConflictException c -> new MachineException("device conflict: " + c.getMessage(), c);
+            default -> e;
+        };
+    }
+
+    private void assemble() {
+        try {
+            ram = GuestRam.allocate(layout.ramSize(), config.ram());
+        } catch (NativeException e) {
+            throw new MachineException("cannot allocate " + Sizes.format(layout.ramSize()) + " of guest RAM: " + e.getMessage(), e);
+        }
+        memory = GuestMemory.of(ram, layout);
+        vm = Vm.create(memory, config.smp().apicIds());
+        configureCpus();
+        addSerial();
+        for (DeviceConfig d : config.devices()) {
+            switch (d) {
+                case DeviceConfig.IsaDebugExit x -> vm.pio().register(x.iobase(), x.iosize(), "isa-debug-exit", new IsaDebugExit(vm));
+            }
+        }
+        boot = KernelLoader.load(config, layout, memory, vm.vcpus().get(0));
+    }
+
+    private void configureCpus() {
+        List<CpuidEntry> supported = vm.kvm().supportedCpuid();
+        for (KvmVcpu vcpu : vm.vcpus()) {
+            vcpu.setCpuid(CpuidBuilder.forVcpu(supported, config.smp(), vcpu.id()));
+        }
+    }
+
+    private void addSerial() {
+        serialBackend = switch (config.serial()) {
+            case SerialConfig.None n -> null;
+            case SerialConfig.Null n -> new NullSerialBackend();
+            case SerialConfig.Stdio s -> new StdioSerialBackend(s.multiplexed());
+            case SerialConfig.Capture c -> c.capture();
+            case SerialConfig.ToFile f -> {
+                try {
+                    yield new FileSerialBackend(f.path());
+                } catch (IOException e) {
+                    throw new MachineException("could not open serial device file '" + f.path() + "': " + e.getMessage());
+                }
+            }
+        };
+        if (serialBackend != null) {
+            serial = new Serial16550(vm.irqLine(Serial16550.COM1_IRQ), serialBackend);
+            vm.pio().register(Serial16550.COM1_BASE, Serial16550.REGISTER_COUNT, "serial0", serial);
+        }
+    }
+
+    /** Starts the vCPUs and the console input. */
+    public void start() {
+        if (serialBackend != null) {
+            serialBackend.connect(serial, () -> vm.requestStop(ExitStatus.hostStop("Ctrl-A x on the console")));
+        }
+        vm.start();
+    }
+
+    /** The exit status once the guest stops, or empty when the timeout passes first. */
+    public Optional<ExitStatus> awaitExit(Duration timeout) throws InterruptedException {
+        return vm.awaitExit(timeout);
+    }
+
+    public void stop(String why) {
+        vm.requestStop(ExitStatus.hostStop(why));
+    }
+
+    public Vm vm() {
+        return vm;
+    }
+
+    public GuestMemory memory() {
+        return memory;
+    }
+
+    public PcMemoryLayout layout() {
+        return layout;
+    }
+
+    public MachineConfig config() {
+        return config;
+    }
+
+    /** How the kernel is entered: format, entry kind and address. */
+    public String bootDescription() {
+        return String.format("%s kernel, %s entry at 0x%x", boot.format(), boot.entry(), boot.entryAddress());
+    }
+
+    BootEntry bootEntry() {
+        return boot.entry();
+    }
+
+    /** Stops the VM if it runs and releases its threads, fds and memory. Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (vm != null) {
+            vm.close();
+        }
+        if (serialBackend != null) {
+            serialBackend.close();
+        }
+        if (ram != null) {
+            ram.close();
+        }
+    }
+}

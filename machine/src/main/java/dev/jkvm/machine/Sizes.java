@@ -1,0 +1,54 @@
+package dev.jkvm.machine;
+
+import java.util.Locale;
+
+/** Sizes as QEMU writes them: a number with an optional K, M, G or T suffix (powers of 1024). */
+public final class Sizes {
+    private Sizes() {
+    }
+
+    /**
+     * Parses "128M", "4G", "512" (no suffix means {@code defaultUnit}); throws
+     * IllegalArgumentException with a message naming the text for anything else.
+     */
+    public static long parse(String text, long defaultUnit) {
+        String s = text.trim();
+        if (s.isEmpty()) {
+            throw new IllegalArgumentException("empty size");
+        }
+        long unit = defaultUnit;
+        char last = Character.toUpperCase(s.charAt(s.length() - 1));
+        int shift = switch (last) {
+            case 'B' -> 0;
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            case 'T' -> 40;
+            default -> -1;
+        };
+        if (shift >= 0) {
+            unit = 1L << shift;
+            s = s.substring(0, s.length() - 1);
+        }
+        if (!s.matches("[0-9]+(\\.[0-9]+)?")) {
+            throw new IllegalArgumentException("'" + text + "' is not a size");
+        }
+        double value = Double.parseDouble(s) * unit;
+        if (value >= 0x1p63) {
+            throw new IllegalArgumentException("'" + text + "' is too large");
+        }
+        return (long) value;
+    }
+
+    /** 134217728 -> "128 MiB". */
+    public static String format(long bytes) {
+        String[] units = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+        double v = bytes;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? bytes + " bytes" : String.format(Locale.ROOT, v == Math.rint(v) ? "%.0f %s" : "%.1f %s", v, units[u]);
+    }
+}
