@@ -16,6 +16,7 @@ import dev.jkvm.os.NativeException;
 import dev.jkvm.vmm.DeviceBus;
 import dev.jkvm.vmm.ExitStatus;
 import dev.jkvm.vmm.Vm;
+import dev.jkvm.vmm.VmConfigurationException;
 import dev.jkvm.vmm.cpu.CpuidBuilder;
 
 import java.io.IOException;
@@ -78,6 +79,7 @@ public final class PcMachine implements AutoCloseable {
             case KvmUnavailableException k -> new MachineException(k.getMessage(), k);
             case NativeException n -> new MachineException("cannot create the machine: " + n.getMessage(), n);
             case DeviceBus.ConflictException c -> new MachineException("device conflict: " + c.getMessage(), c);
+            case VmConfigurationException v -> new MachineException(v.getMessage(), v);
             default -> e;
         };
     }

@@ -64,10 +64,10 @@ public final class Vm implements VmControl, AutoCloseable {
         List<KvmVcpu> vcpus = new ArrayList<>();
         try {
             if (vcpuIds.length == 0) {
-                throw new IllegalArgumentException("a VM needs at least one vCPU");
+                throw new VmConfigurationException("a VM needs at least one vCPU");
             }
             if (vcpuIds.length > kvm.maxVcpus()) {
-                throw new IllegalArgumentException(vcpuIds.length + " vCPUs requested but this host's KVM allows at most " + kvm.maxVcpus());
+                throw new VmConfigurationException(vcpuIds.length + " vCPUs requested but this host's KVM allows at most " + kvm.maxVcpus());
             }
             vm = kvm.createVm();
             vm.setTssAddress(TSS_ADDRESS);

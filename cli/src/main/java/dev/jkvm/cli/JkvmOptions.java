@@ -1,0 +1,73 @@
+package dev.jkvm.cli;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The command line, with qemu-system-x86_64's option names and meanings. Values stay strings
+ * here; {@link MachineOptions} turns them into a machine configuration and owns the messages.
+ */
+@Command(name = "jkvm", sortOptions = false, usageHelpWidth = 100,
+        description = "A virtual machine monitor for KVM, written in Java. Takes qemu-system-x86_64's options.",
+        footer = {"", "Subcommands: jkvm demo   boots the bundled test guest and shows its results."})
+final class JkvmOptions {
+    @Option(names = "-m", paramLabel = "SIZE", description = "guest RAM: N (MiB), or with a K, M, G or T suffix; default 128M")
+    String memory;
+
+    @Option(names = "-smp", paramLabel = "N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]", description = "vCPUs and topology")
+    String smp;
+
+    @Option(names = "-cpu", paramLabel = "MODEL", description = "host or max (both: everything KVM offers)")
+    String cpu;
+
+    @Option(names = "-kernel", paramLabel = "FILE", description = "the kernel to boot: an ELF with a PVH note")
+    String kernel;
+
+    @Option(names = "-append", paramLabel = "CMDLINE", description = "the kernel command line")
+    String append;
+
+    @Option(names = "-initrd", paramLabel = "FILE", description = "an initial RAM disk, passed as a PVH module")
+    String initrd;
+
+    @Option(names = "-nographic", description = "no display; COM1 on stdio with Ctrl-A escapes (the default)")
+    boolean nographic;
+
+    @Option(names = "-display", paramLabel = "TYPE", description = "none (jkvm has no graphical display)")
+    String display;
+
+    @Option(names = "-serial", paramLabel = "DEV", description = "stdio | mon:stdio | file:PATH | null | none")
+    List<String> serial = new ArrayList<>();
+
+    @Option(names = "-device", paramLabel = "DRIVER[,PROP=VALUE...]", description = "isa-debug-exit[,iobase=ADDR][,iosize=N]")
+    List<String> devices = new ArrayList<>();
+
+    @Option(names = "-name", paramLabel = "NAME", description = "a name for the VM")
+    String name;
+
+    @Option(names = "-no-reboot", description = "exit instead of rebooting when the guest resets")
+    boolean noReboot;
+
+    @Option(names = "-enable-kvm", description = "accepted; jkvm always uses KVM")
+    boolean enableKvm;
+
+    @Option(names = "-accel", paramLabel = "kvm", description = "accepted when it names kvm")
+    List<String> accel = new ArrayList<>();
+
+    @Option(names = {"-machine", "-M"}, paramLabel = "pc[,mem-merge=on|off][,entry=auto|long|pvh]", description = "the machine type and its properties")
+    List<String> machine = new ArrayList<>();
+
+    @Option(names = "-mem-path", paramLabel = "DIR", description = "back guest RAM with a file in DIR (usually hugetlbfs)")
+    String memPath;
+
+    @Option(names = "-mem-prealloc", description = "fault all guest RAM in at start-up")
+    boolean memPrealloc;
+
+    @Option(names = {"-version", "--version"}, versionHelp = true, description = "print the version and exit")
+    boolean version;
+
+    @Option(names = {"-h", "-help", "--help"}, usageHelp = true, description = "print this help and exit")
+    boolean help;
+}

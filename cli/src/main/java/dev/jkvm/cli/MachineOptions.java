@@ -1,0 +1,211 @@
+package dev.jkvm.cli;
+
+import dev.jkvm.machine.BootEntry;
+import dev.jkvm.machine.DeviceConfig;
+import dev.jkvm.machine.MachineConfig;
+import dev.jkvm.machine.SerialConfig;
+import dev.jkvm.machine.Sizes;
+import dev.jkvm.memory.RamOptions;
+import dev.jkvm.vmm.cpu.CpuTopology;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Set;
+
+/** Turns parsed {@link JkvmOptions} into a {@link MachineConfig}, with QEMU's defaults and one-line errors. */
+final class MachineOptions {
+    /** QEMU devices that jkvm will have but does not have yet, so the message can say "not yet". */
+    private static final Set<String> PLANNED_DEVICES = Set.of(
+            "virtio-blk-pci", "virtio-blk", "virtio-net-pci", "virtio-net", "virtio-balloon-pci", "virtio-balloon",
+            "e1000", "ide-hd", "ide-cd", "ide-drive", "isa-serial", "virtio-serial-pci", "virtio-rng-pci");
+
+    private MachineOptions() {
+    }
+
+    static MachineConfig toConfig(JkvmOptions o) {
+        MachineConfig.Builder b = MachineConfig.builder();
+        if (o.memory != null) {
+            b.memoryBytes(memory(o.memory));
+        }
+        if (o.smp != null) {
+            b.smp(smp(o.smp));
+        }
+        if (o.cpu != null) {
+            b.cpuModel(cpu(o.cpu));
+        }
+        if (o.kernel == null) {
+            throw new CliException("no -kernel given: jkvm has no firmware yet, so it boots a kernel image directly (try ./jkvm demo)");
+        }
+        b.kernel(Path.of(o.kernel));
+        if (o.append != null) {
+            b.append(o.append);
+        }
+        if (o.initrd != null) {
+            b.initrd(Path.of(o.initrd));
+        }
+        if (o.display != null && !o.display.equals("none")) {
+            throw new CliException("-display " + o.display + ": jkvm has no graphical display; use -display none or -nographic");
+        }
+        b.serial(serial(o));
+        for (String d : o.devices) {
+            b.device(device(d));
+        }
+        b.name(o.name);
+        b.noReboot(o.noReboot);
+        for (String a : o.accel) {
+            QemuOpts accel = QemuOpts.parse("-accel", a, "accel");
+            String kind = accel.take("accel", "");
+            if (!kind.equals("kvm")) {
+                throw new CliException("-accel " + a + ": jkvm only runs on KVM");
+            }
+            accel.requireAllTaken("kvm");
+        }
+        RamOptions ram = RamOptions.DEFAULT;
+        for (String m : o.machine) {
+            QemuOpts machine = QemuOpts.parse("-machine", m, "type");
+            String type = machine.take("type", "pc");
+            if (!type.equals("pc") && !type.startsWith("pc-i440fx")) {
+                throw new CliException("-machine " + type + ": jkvm emulates the i440FX PC ('pc') only");
+            }
+            ram = ram.withMergeable(machine.takeBoolean("mem-merge", ram.mergeable()));
+            String accel = machine.take("accel");
+            if (accel != null && !accel.equals("kvm")) {
+                throw new CliException("-machine accel=" + accel + ": jkvm only runs on KVM");
+            }
+            String entry = machine.take("entry");
+            if (entry != null) {
+                b.entry(switch (entry) {
+                    case "auto" -> BootEntry.AUTO;
+                    case "long" -> BootEntry.LONG;
+                    case "pvh" -> BootEntry.PVH;
+                    default -> throw new CliException("-machine entry=" + entry + ": expected auto, long or pvh");
+                });
+            }
+            machine.requireAllTaken(type);
+        }
+        if (o.memPath != null) {
+            ram = ram.withMemPath(Path.of(o.memPath));
+        }
+        if (o.memPrealloc) {
+            ram = ram.withPrealloc(true);
+        }
+        b.ram(ram);
+        return b.build();
+    }
+
+    static long memory(String text) {
+        QemuOpts opts = QemuOpts.parse("-m", text, "size");
+        String size = opts.take("size");
+        opts.requireAllTaken("");
+        if (size == null) {
+            throw new CliException("-m " + text + ": missing size");
+        }
+        long bytes;
+        try {
+            bytes = Sizes.parse(size, 1L << 20);
+        } catch (IllegalArgumentException e) {
+            throw new CliException("-m " + text + ": invalid RAM size (" + e.getMessage() + ")");
+        }
+        if (bytes <= 0) {
+            throw new CliException("-m " + text + ": invalid RAM size: guest memory must be larger than 0");
+        }
+        // QEMU rounds RAM up to a whole page too.
+        return (bytes + 0xfff) & ~0xfffL;
+    }
+
+    static CpuTopology smp(String text) {
+        QemuOpts opts = QemuOpts.parse("-smp", text, "cpus");
+        int cpus = smpValue(opts, "cpus", text);
+        int sockets = smpValue(opts, "sockets", text);
+        int cores = smpValue(opts, "cores", text);
+        int threads = smpValue(opts, "threads", text);
+        int maxcpus = smpValue(opts, "maxcpus", text);
+        smpValue(opts, "dies", text);
+        opts.requireAllTaken("");
+        try {
+            return CpuTopology.resolve(Math.max(cpus, 0), Math.max(sockets, 0), Math.max(cores, 0), Math.max(threads, 0), Math.max(maxcpus, 0));
+        } catch (IllegalArgumentException e) {
+            throw new CliException("-smp " + text + ": " + e.getMessage());
+        }
+    }
+
+    /** A -smp value; -1 when absent. As in QEMU, an explicit 0 is an error, not "default". */
+    private static int smpValue(QemuOpts opts, String key, String text) {
+        String v = opts.take(key);
+        if (v == null) {
+            return -1;
+        }
+        int n;
+        try {
+            n = Integer.parseInt(v);
+        } catch (NumberFormatException e) {
+            throw new CliException("-smp " + text + ": " + key + " expects a number, got '" + v + "'");
+        }
+        if (n <= 0) {
+            throw new CliException("-smp " + text + ": invalid CPU topology: " + key + " must be greater than zero");
+        }
+        if (n > 4096) {
+            throw new CliException("-smp " + text + ": " + key + "=" + n + " is more than jkvm supports (4096)");
+        }
+        return n;
+    }
+
+    static String cpu(String text) {
+        QemuOpts opts = QemuOpts.parse("-cpu", text, "model");
+        String model = opts.take("model", "");
+        if (!model.equals("host") && !model.equals("max")) {
+            throw new CliException("-cpu " + model + ": jkvm offers the host's CPU as KVM exposes it; use -cpu host or -cpu max");
+        }
+        opts.requireAllTaken(model);
+        return model;
+    }
+
+    static SerialConfig serial(JkvmOptions o) {
+        if (o.serial.size() > 1) {
+            throw new CliException("-serial given " + o.serial.size() + " times: jkvm has one serial port (COM1) so far");
+        }
+        if (o.serial.isEmpty()) {
+            // jkvm has no graphical console, so COM1 goes where -nographic puts it.
+            return new SerialConfig.Stdio(true);
+        }
+        String s = o.serial.get(0);
+        if (s.equals("stdio")) {
+            return new SerialConfig.Stdio(false);
+        }
+        if (s.equals("mon:stdio")) {
+            return new SerialConfig.Stdio(true);
+        }
+        if (s.equals("none")) {
+            return new SerialConfig.None();
+        }
+        if (s.equals("null")) {
+            return new SerialConfig.Null();
+        }
+        if (s.startsWith("file:") && s.length() > 5) {
+            return new SerialConfig.ToFile(Path.of(s.substring(5)));
+        }
+        String kind = s.contains(":") ? s.substring(0, s.indexOf(':')) : s;
+        throw new CliException("-serial " + s + ": backend '" + kind + "' is not supported yet (stdio, mon:stdio, file:PATH, null, none are)");
+    }
+
+    static DeviceConfig device(String text) {
+        QemuOpts opts = QemuOpts.parse("-device", text, "driver");
+        String driver = opts.take("driver", "");
+        if (driver.equals("isa-debug-exit")) {
+            long iobase = opts.takeNumber("iobase", 0x501);
+            long iosize = opts.takeNumber("iosize", 2);
+            opts.requireAllTaken(driver);
+            if (iobase < 0 || iobase > 0xffff || iosize < 1 || iosize > 8 || iobase + iosize > 0x10000) {
+                throw new CliException(String.format(Locale.ROOT, "-device %s: iobase=0x%x iosize=%d does not fit in the 64 KiB I/O space", text, iobase, iosize));
+            }
+            return new DeviceConfig.IsaDebugExit((int) iobase, (int) iosize);
+        }
+        if (driver.isEmpty()) {
+            throw new CliException("-device " + text + ": no device model name");
+        }
+        if (PLANNED_DEVICES.contains(driver)) {
+            throw new CliException("-device " + driver + ": not supported yet");
+        }
+        throw new CliException("-device " + driver + ": '" + driver + "' is not a valid device model name");
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Differential test: boots the same test guest ELF under jkvm (its direct 64-bit entry) and under
+# QEMU 7.2 with KVM (SeaBIOS, then the PVH entry), with the same memory, vCPUs and command line,
+# and checks that both print the same TEST verdicts and the same RESULT line.
+#
+#   scripts/compare-with-qemu.sh            the standard set of configurations
+#   scripts/compare-with-qemu.sh -m 4G -smp 2 --append "tests=memory"   one configuration
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+elf="$root/guest/build/testguest.elf"
+
+verdicts() {
+    # "TEST name PASS|FAIL" and "RESULT ..." lines; the detail after the verdict may differ between VMMs.
+    tr -d '\r' | grep -a -oE '^(TEST [a-z0-9_-]+ (PASS|FAIL)|RESULT .*)$' || true
+}
+
+compare() {
+    local mem=$1 smp=$2 append=$3
+    local jk qm
+    jk=$(mktemp) qm=$(mktemp)
+    set +e
+    timeout 300 "$root/jkvm" -m "$mem" -smp "$smp" -kernel "$elf" -append "$append" -serial stdio \
+        -device isa-debug-exit,iobase=0xf4,iosize=1 </dev/null >"$jk" 2>&1
+    local jstatus=$?
+    "$root/scripts/qemu-guest.sh" -m "$mem" -smp "$smp" --append "$append" >"$qm" 2>&1
+    local qstatus=$?
+    set -e
+    local jv qv
+    jv=$(verdicts <"$jk")
+    qv=$(verdicts <"$qm")
+    printf '%-8s smp=%-2s %-40s jkvm: %-28s qemu: %s\n' "-m $mem" "$smp" "append='$append'" \
+        "$(grep -a '^RESULT' "$jk" | tr -d '\r' | head -1) (status $jstatus)" "$(grep -a '^RESULT' "$qm" | tr -d '\r' | head -1)"
+    if [ -z "$jv" ] || [ "$jv" != "$qv" ]; then
+        echo "MISMATCH for -m $mem -smp $smp -append '$append'"
+        diff <(echo "$jv") <(echo "$qv") || true
+        echo "--- jkvm output"; cat "$jk"; echo "--- qemu output"; cat "$qm"
+        rm -f "$jk" "$qm"
+        return 1
+    fi
+    rm -f "$jk" "$qm"
+}
+
+"$root/scripts/build" >/dev/null 2>&1 || "$root/scripts/build"
+if [ $# -gt 0 ]; then
+    mem=64M smp=1 append=""
+    while (($#)); do
+        case "$1" in
+            -m) mem=$2; shift 2 ;;
+            -smp) smp=$2; shift 2 ;;
+            --append) append=$2; shift 2 ;;
+            *) echo "compare-with-qemu: unknown argument $1" >&2; exit 2 ;;
+        esac
+    done
+    compare "$mem" "$smp" "$append"
+    exit
+fi
+
+failed=0
+compare 64M 1 "" || failed=1
+compare 64M 2 "tests=serial,memory,smp cpus=2" || failed=1
+compare 32M 1 "tests=serial,nosuchtest" || failed=1
+compare 4G 2 "tests=memory,smp cpus=2" || failed=1
+if [ $failed -ne 0 ]; then
+    echo "compare-with-qemu: jkvm and QEMU disagree"
+    exit 1
+fi
+echo "compare-with-qemu: jkvm and QEMU print the same verdicts and RESULT lines"
