@@ -24,6 +24,7 @@ typedef bool (*test_fn)(struct test_result *r);
 struct test {
     const char *name;
     test_fn fn;
+    bool on_request;    /* runs only when named in tests=, never by default */
 };
 
 extern const struct test test_registry[];
@@ -40,5 +41,6 @@ void run_tests(unsigned *passed, unsigned *failed);
 bool test_serial(struct test_result *r);
 bool test_memory(struct test_result *r);
 bool test_smp(struct test_result *r);
+bool test_wait(struct test_result *r);
 
 #endif
