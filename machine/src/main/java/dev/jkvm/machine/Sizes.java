@@ -1,5 +1,7 @@
 package dev.jkvm.machine;
 
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.util.Locale;
 
 /** Sizes as QEMU writes them: a number with an optional K, M, G or T suffix (powers of 1024). */
@@ -33,11 +35,16 @@ public final class Sizes {
         if (!s.matches("[0-9]+(\\.[0-9]+)?")) {
             throw new IllegalArgumentException("'" + text + "' is not a size");
         }
-        double value = Double.parseDouble(s) * unit;
-        if (value >= 0x1p63) {
+        // Exact decimal arithmetic, as qemu_strtosz does it: a double loses whole bytes above 2^53.
+        BigDecimal number = new BigDecimal(s);
+        if (unit == 1 && number.stripTrailingZeros().scale() > 0) {
+            throw new IllegalArgumentException("'" + text + "' is not a whole number of bytes");
+        }
+        BigDecimal value = number.multiply(BigDecimal.valueOf(unit)).setScale(0, RoundingMode.HALF_UP);
+        if (value.compareTo(BigDecimal.valueOf(Long.MAX_VALUE)) > 0) {
             throw new IllegalArgumentException("'" + text + "' is too large");
         }
-        return (long) value;
+        return value.longValueExact();
     }
 
     /** 134217728 -> "128 MiB". */

@@ -93,7 +93,13 @@ public final class ElfImage {
                 if (Long.compareUnsigned(filesz, memsz) > 0) {
                     throw bad(name, "segment " + i + " has more file bytes than memory bytes");
                 }
-                if (memsz > 0) {
+                if (memsz != 0) {
+                    // memsz and paddr are unsigned: a value with bit 63 set, or a range past 2^63, has
+                    // no place in guest-physical space and must not be dropped or wrapped silently.
+                    if (paddr < 0 || memsz < 0 || memsz > Long.MAX_VALUE - paddr) {
+                        throw bad(name, String.format("segment %d (address 0x%x, size 0x%x) runs past the end of the address space",
+                                i, paddr, memsz));
+                    }
                     loads.add(new LoadSegment(offset, filesz, paddr, memsz));
                 }
             } else if (type == PT_NOTE && fits(offset, filesz, size)) {

@@ -73,7 +73,8 @@ public final class X86BootCpu {
 
     /** How many page directories (1 GiB each) the identity map over [0, mapTop) takes. */
     public static int pageDirectories(long mapTop) {
-        return (int) Math.min(BootLayout.PD_MAX, Math.max(4, (mapTop + GiB - 1) / GiB));
+        // ceilDiv, not (mapTop + GiB - 1) / GiB, which wraps negative for a mapTop near Long.MAX_VALUE.
+        return (int) Math.min(BootLayout.PD_MAX, Math.max(4, Math.ceilDiv(mapTop, GiB)));
     }
 
     /** Direct 64-bit entry at {@code entry} with paging over [0, mapTop). */

@@ -10,7 +10,8 @@ public record CpuTopology(int cpus, int sockets, int cores, int threads, int max
         if (cpus < 1 || sockets < 1 || cores < 1 || threads < 1) {
             throw new IllegalArgumentException("CPU topology values must be at least 1");
         }
-        if ((long) sockets * cores * threads != maxCpus) {
+        long socketsTimesCores = (long) sockets * cores;   // exact; times threads is exact when this fits an int
+        if (socketsTimesCores > Integer.MAX_VALUE || socketsTimesCores * threads != maxCpus) {
             throw new IllegalArgumentException("Invalid CPU topology: product of the hierarchy must match maxcpus: sockets ("
                     + sockets + ") * cores (" + cores + ") * threads (" + threads + ") != maxcpus (" + maxCpus + ")");
         }
@@ -27,30 +28,44 @@ public record CpuTopology(int cpus, int sockets, int cores, int threads, int max
 
     /**
      * Fills in what -smp left out the way QEMU 7.2 does for the pc machine (it prefers cores over
-     * sockets); 0 means "not given".
+     * sockets, then sockets over threads, and computes threads last); 0 means "not given".
      */
     public static CpuTopology resolve(int cpus, int sockets, int cores, int threads, int maxCpus) {
         if (cpus < 0 || sockets < 0 || cores < 0 || threads < 0 || maxCpus < 0) {
             throw new IllegalArgumentException("CPU topology values must not be negative");
         }
+        // In long: each value is below 2^31, so a product of two is exact, and the division
+        // below never sees a product that wrapped to 0.
+        long s = sockets;
+        long c = cores;
+        long t = threads;
+        long max = maxCpus;
         if (cpus == 0 && maxCpus == 0) {
-            sockets = sockets > 0 ? sockets : 1;
-            cores = cores > 0 ? cores : 1;
-            threads = threads > 0 ? threads : 1;
+            s = s > 0 ? s : 1;
+            c = c > 0 ? c : 1;
+            t = t > 0 ? t : 1;
         } else {
-            maxCpus = maxCpus > 0 ? maxCpus : cpus;
-            sockets = sockets > 0 ? sockets : 1;
-            if (cores == 0) {
-                threads = threads > 0 ? threads : 1;
-                cores = Math.max(1, maxCpus / (sockets * threads));
-            } else if (threads == 0) {
-                threads = Math.max(1, maxCpus / (sockets * cores));
+            max = max > 0 ? max : cpus;
+            if (c == 0) {
+                s = s > 0 ? s : 1;
+                t = t > 0 ? t : 1;
+                c = Math.max(1, max / (s * t));
+            } else if (s == 0) {
+                t = t > 0 ? t : 1;
+                s = Math.max(1, max / (c * t));
+            }
+            if (t == 0) {
+                t = Math.max(1, max / (s * c));
             }
         }
-        int total = sockets * cores * threads;
-        maxCpus = maxCpus > 0 ? maxCpus : total;
-        cpus = cpus > 0 ? cpus : maxCpus;
-        return new CpuTopology(cpus, sockets, cores, threads, maxCpus);
+        long sc = s * c;
+        if (sc > Integer.MAX_VALUE || sc * t > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("Invalid CPU topology: sockets (" + s + ") * cores (" + c + ") * threads (" + t
+                    + ") is more than " + Integer.MAX_VALUE + " CPUs");
+        }
+        int total = (int) (sc * t);
+        int resolvedMax = max > 0 ? (int) max : total;
+        return new CpuTopology(cpus > 0 ? cpus : resolvedMax, (int) s, (int) c, (int) t, resolvedMax);
     }
 
     static int bitsFor(int count) {

@@ -31,11 +31,14 @@ public final class CpuidBuilder {
                 case 0xB, 0x1F -> {
                     // rewritten below for every subleaf
                 }
+                // NC (7:0) and ApicIdCoreIdSize (15:12) are narrow fields: saturate rather than spill
+                // into the reserved bits and PerfTscSize next to them when a socket is very wide.
                 case 0x80000008 -> out.add(e.withEcx((e.ecx() & ~0xf0ff)
-                        | ((topo.threadBits() + topo.coreBits()) << 12) | (topo.logicalPerSocket() - 1)));
+                        | (Math.min(15, topo.threadBits() + topo.coreBits()) << 12) | Math.min(255, topo.logicalPerSocket() - 1)));
                 case 0x8000001E -> {
                     int coreId = (apicId >>> topo.threadBits()) & ((1 << topo.coreBits()) - 1);
-                    out.add(e.withEax(apicId).withEbx(coreId | ((topo.threads() - 1) << 8)).withEcx(apicId >>> (topo.threadBits() + topo.coreBits())));
+                    out.add(e.withEax(apicId).withEbx((coreId & 0xff) | (((topo.threads() - 1) & 0xff) << 8))
+                            .withEcx((apicId >>> (topo.threadBits() + topo.coreBits())) & 0xff));
                 }
                 default -> out.add(e);
             }

@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Boots the test guest on jkvm and checks its result lines and exit status. */
-class TestGuestIT {
+class GuestBootIT {
     private static final Pattern RESULT = Pattern.compile("RESULT (\\d+) passed, (\\d+) failed");
     private static final Duration TIMEOUT = Duration.ofSeconds(90);
 
