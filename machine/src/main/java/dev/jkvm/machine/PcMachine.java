@@ -1,6 +1,8 @@
 package dev.jkvm.machine;
 
 import dev.jkvm.devices.legacy.IsaDebugExit;
+import dev.jkvm.devices.legacy.pci.I440fxHostBridge;
+import dev.jkvm.devices.legacy.pci.Piix3IsaBridge;
 import dev.jkvm.devices.legacy.serial.FileSerialBackend;
 import dev.jkvm.devices.legacy.serial.NullSerialBackend;
 import dev.jkvm.devices.legacy.serial.Serial16550;
@@ -18,6 +20,8 @@ import dev.jkvm.vmm.ExitStatus;
 import dev.jkvm.vmm.Vm;
 import dev.jkvm.vmm.VmConfigurationException;
 import dev.jkvm.vmm.cpu.CpuidBuilder;
+import dev.jkvm.vmm.pci.PciAddress;
+import dev.jkvm.vmm.pci.PciBus;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -35,6 +39,7 @@ public final class PcMachine implements AutoCloseable {
     private GuestRam ram;
     private GuestMemory memory;
     private Vm vm;
+    private PciBus pci;
     private Serial16550 serial;
     private SerialBackend serialBackend;
     private KernelLoader.Loaded boot;
@@ -93,13 +98,30 @@ public final class PcMachine implements AutoCloseable {
         memory = GuestMemory.of(ram, layout);
         vm = Vm.create(memory, config.smp().apicIds());
         configureCpus();
+        addChipset();
         addSerial();
         for (DeviceConfig d : config.devices()) {
             switch (d) {
                 case DeviceConfig.IsaDebugExit x -> vm.pio().register(x.iobase(), x.iosize(), "isa-debug-exit", new IsaDebugExit(vm));
             }
         }
+        // jkvm is the firmware: BARs get addresses and decoding is on before the kernel runs.
+        pci.assignResources();
         boot = KernelLoader.load(config, layout, memory, vm.vcpus().get(0));
+    }
+
+    /** The i440FX host bridge and the PIIX3 ISA bridge, with PCI interrupts steered as SeaBIOS leaves them. */
+    private void addChipset() {
+        pci = new PciBus(vm.pio(), vm.mmio(), vm::irqLine);
+        pci.add(new PciAddress(0, 0), new I440fxHostBridge());
+        Piix3IsaBridge piix3 = new Piix3IsaBridge(pci::pirqRoutingChanged);
+        pci.add(new PciAddress(1, 0), piix3);
+        pci.setPirqRouter(piix3);
+        piix3.route(10, 10, 11, 11);
+    }
+
+    public PciBus pci() {
+        return pci;
     }
 
     private void configureCpus() {
@@ -180,6 +202,9 @@ public final class PcMachine implements AutoCloseable {
         closed = true;
         if (vm != null) {
             vm.close();
+        }
+        if (pci != null) {
+            pci.close();
         }
         if (serialBackend != null) {
             serialBackend.close();

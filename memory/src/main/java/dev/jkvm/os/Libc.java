@@ -97,6 +97,7 @@ public final class Libc {
     private static final MethodHandle FDATASYNC = errnoCall("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle FLOCK = errnoCall("flock", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
     private static final MethodHandle EVENTFD = errnoCall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
+    private static final MethodHandle EVENTFD_WRITE = plainCall("eventfd_write", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle GETTID = plainCall("gettid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETPID = plainCall("getpid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle TGKILL = errnoCall("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
@@ -384,6 +385,18 @@ public final class Libc {
     public static int eventfd(int initial, int flags) {
         try {
             return check("eventfd", (int) EVENTFD.invokeExact(state(), initial, flags));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Adds {@code value} to an eventfd's counter. It takes the value by value, so it needs no
+     * buffer and allocates nothing: the interrupt path of every device calls it. Returns 0 or -1.
+     */
+    public static int eventfdWrite(int fd, long value) {
+        try {
+            return (int) EVENTFD_WRITE.invokeExact(fd, value);
         } catch (Throwable t) {
             throw rethrow(t);
         }

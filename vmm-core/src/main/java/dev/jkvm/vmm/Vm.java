@@ -8,6 +8,10 @@ import dev.jkvm.memory.GuestMemory;
 import dev.jkvm.memory.GuestRegion;
 import dev.jkvm.vmm.cpu.RegisterDump;
 import dev.jkvm.vmm.device.InterruptLine;
+import dev.jkvm.vmm.device.IoEventController;
+import dev.jkvm.vmm.device.MsiController;
+import dev.jkvm.vmm.irq.KvmIoEvents;
+import dev.jkvm.vmm.irq.KvmIrqRouting;
 import dev.jkvm.vmm.device.VmControl;
 
 import java.time.Duration;
@@ -41,6 +45,9 @@ public final class Vm implements VmControl, AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
     private final DeviceBus pio = new DeviceBus("pio");
     private final DeviceBus mmio = new DeviceBus("mmio");
+    private final KvmIrqRouting irqRouting;
+    private final KvmIoEvents ioEvents;
+    private final InterruptLine[] irqLines = new InterruptLine[24];
     private final CompletableFuture<ExitStatus> exit = new CompletableFuture<>();
     private volatile boolean stopRequested;
     private volatile Consumer<String> resetHandler;
@@ -52,6 +59,12 @@ public final class Vm implements VmControl, AutoCloseable {
         this.kvmVm = kvmVm;
         this.memory = memory;
         this.vcpus = vcpus;
+        this.irqRouting = new KvmIrqRouting(kvmVm, kvm.checkExtension(KvmConstants.KVM_CAP_IRQ_ROUTING));
+        this.ioEvents = new KvmIoEvents(kvmVm);
+        for (int gsi = 0; gsi < irqLines.length; gsi++) {
+            int line = gsi;
+            irqLines[gsi] = level -> kvmVm.irqLine(line, level);
+        }
     }
 
     /**
@@ -118,12 +131,22 @@ public final class Vm implements VmControl, AutoCloseable {
         return mmio;
     }
 
+    /** MSI vectors through GSI routing and irqfd. */
+    public MsiController msi() {
+        return irqRouting;
+    }
+
+    /** Doorbells through ioeventfd. */
+    public IoEventController ioEvents() {
+        return ioEvents;
+    }
+
     /** An ISA IRQ or IOAPIC input, driven through the in-kernel irqchip. */
     public InterruptLine irqLine(int gsi) {
-        if (gsi < 0 || gsi > 23) {
+        if (gsi < 0 || gsi >= irqLines.length) {
             throw new IllegalArgumentException("GSI " + gsi + " is not an irqchip input");
         }
-        return level -> kvmVm.irqLine(gsi, level);
+        return irqLines[gsi];
     }
 
     /** What a guest reset does; without a handler, a reset ends the VM as -no-reboot would. */
