@@ -16,3 +16,16 @@ bool lapic_send_ipi(uint32_t dest_apic_id, uint32_t icr_low)
     }
     return false;
 }
+
+uint32_t lapic_sw_enable(void)
+{
+    uint32_t svr = lapic_read(LAPIC_SVR);
+    if (!(svr & LAPIC_SVR_ENABLE))
+        lapic_write(LAPIC_SVR, svr | LAPIC_SVR_ENABLE);
+    return svr;
+}
+
+bool lapic_irr_pending(uint8_t vector)
+{
+    return (lapic_read(LAPIC_IRR + 0x10 * (vector / 32)) >> (vector % 32)) & 1;
+}

@@ -42,5 +42,14 @@ bool test_serial(struct test_result *r);
 bool test_memory(struct test_result *r);
 bool test_smp(struct test_result *r);
 bool test_wait(struct test_result *r);
+bool test_pci(struct test_result *r);
+bool test_blk_id(struct test_result *r);
+bool test_blk_read(struct test_result *r);
+bool test_blk_write(struct test_result *r);
+bool test_blk_flush(struct test_result *r);
+bool test_blk_discard(struct test_result *r);
+bool test_blk_ro(struct test_result *r);
+bool test_blk_msix(struct test_result *r);
+bool test_blk_bad(struct test_result *r);
 
 #endif

@@ -41,7 +41,15 @@ final class JkvmOptions {
     @Option(names = "-serial", paramLabel = "DEV", description = "stdio | mon:stdio | file:PATH | null | none")
     List<String> serial = new ArrayList<>();
 
-    @Option(names = "-device", paramLabel = "DRIVER[,PROP=VALUE...]", description = "isa-debug-exit[,iobase=ADDR][,iosize=N]")
+    @Option(names = "-drive", paramLabel = "file=F,if=virtio|none[,id=,format=raw,cache=,aio=,readonly=,snapshot=,discard=,serial=]",
+            description = "a disk image")
+    List<String> drives = new ArrayList<>();
+
+    @Option(names = "-snapshot", description = "write to temporary overlays, never to the images")
+    boolean snapshot;
+
+    @Option(names = "-device", paramLabel = "DRIVER[,PROP=VALUE...]",
+            description = "isa-debug-exit[,iobase=,iosize=] | virtio-blk-pci,drive=ID[,num-queues=,queue-size=,addr=,serial=]")
     List<String> devices = new ArrayList<>();
 
     @Option(names = "-name", paramLabel = "NAME", description = "a name for the VM")

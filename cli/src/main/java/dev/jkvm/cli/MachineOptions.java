@@ -1,5 +1,7 @@
 package dev.jkvm.cli;
 
+import dev.jkvm.devices.virtio.block.CacheMode;
+import dev.jkvm.devices.virtio.block.DriveOptions;
 import dev.jkvm.machine.BootEntry;
 import dev.jkvm.machine.DeviceConfig;
 import dev.jkvm.machine.MachineConfig;
@@ -16,7 +18,7 @@ import java.util.Set;
 final class MachineOptions {
     /** QEMU devices that jkvm will have but does not have yet, so the message can say "not yet". */
     private static final Set<String> PLANNED_DEVICES = Set.of(
-            "virtio-blk-pci", "virtio-blk", "virtio-net-pci", "virtio-net", "virtio-balloon-pci", "virtio-balloon",
+            "virtio-blk", "virtio-net-pci", "virtio-net", "virtio-balloon-pci", "virtio-balloon",
             "e1000", "ide-hd", "ide-cd", "ide-drive", "isa-serial", "virtio-serial-pci", "virtio-rng-pci");
 
     private MachineOptions() {
@@ -47,6 +49,9 @@ final class MachineOptions {
             throw new CliException("-display " + o.display + ": jkvm has no graphical display; use -display none or -nographic");
         }
         b.serial(serial(o));
+        for (int i = 0; i < o.drives.size(); i++) {
+            drive(b, o.drives.get(i), i, o.snapshot);
+        }
         for (String d : o.devices) {
             b.device(device(d));
         }
@@ -188,9 +193,89 @@ final class MachineOptions {
         throw new CliException("-serial " + s + ": backend '" + kind + "' is not supported yet (stdio, mon:stdio, file:PATH, null, none are)");
     }
 
+    /** -drive: the image and how to open it; if=virtio also adds its virtio-blk-pci device, as QEMU does. */
+    static void drive(MachineConfig.Builder b, String text, int index, boolean globalSnapshot) {
+        QemuOpts opts = QemuOpts.parse("-drive", text, null);
+        String file = opts.take("file");
+        if (file == null || file.isEmpty()) {
+            throw new CliException("-drive " + text + ": a file= is needed (jkvm has no removable media yet)");
+        }
+        String iface = opts.take("if", "ide");
+        if (!iface.equals("virtio") && !iface.equals("none")) {
+            throw new CliException("-drive " + text + ": if=" + iface + " is not supported yet; use if=virtio, or if=none with -device virtio-blk-pci"
+                    + (opts.has("if") ? "" : " (QEMU's default interface is IDE)"));
+        }
+        String id = opts.take("id", (iface.equals("virtio") ? "virtio" : "none") + index);
+        String format = opts.take("format", "raw");
+        if (!format.equals("raw")) {
+            throw new CliException("-drive " + text + ": format=" + format + " is not supported yet (raw is)");
+        }
+        CacheMode cache;
+        try {
+            cache = CacheMode.parse(opts.take("cache", "writeback"));
+        } catch (IllegalArgumentException e) {
+            throw new CliException("-drive " + text + ": " + e.getMessage());
+        }
+        String aio = opts.take("aio", "threads");
+        if (!aio.equals("threads") && !aio.equals("io_uring") && !aio.equals("native")) {
+            throw new CliException("-drive " + text + ": invalid aio option '" + aio + "' (threads, io_uring)");
+        }
+        boolean readOnly = opts.takeBoolean("readonly", false);
+        boolean snapshot = opts.takeBoolean("snapshot", globalSnapshot);
+        String discard = opts.take("discard", "ignore");
+        if (!Set.of("unmap", "on", "ignore", "off").contains(discard)) {
+            throw new CliException("-drive " + text + ": invalid discard option '" + discard + "' (unmap, ignore)");
+        }
+        String serial = opts.take("serial");
+        opts.requireAllTaken("");
+        DriveOptions drive;
+        try {
+            drive = new DriveOptions(id, Path.of(file), format, cache, aio, readOnly, snapshot,
+                    discard.equals("unmap") || discard.equals("on"), serial);
+        } catch (IllegalArgumentException e) {
+            throw new CliException("-drive " + text + ": " + e.getMessage());
+        }
+        b.drive(drive);
+        if (iface.equals("virtio")) {
+            b.device(new DeviceConfig.VirtioBlkPci(id, 0, 256, -1, null));
+        }
+    }
+
+    /** A PCI address as QEMU's addr= takes it: "5", "0x5", "05.0" (slot, function 0). */
+    static int pciSlot(String text, String context) {
+        String slot = text.contains(".") ? text.substring(0, text.indexOf('.')) : text;
+        String fn = text.contains(".") ? text.substring(text.indexOf('.') + 1) : "0";
+        try {
+            int s = Integer.decode(slot.startsWith("0x") ? slot : "0x" + slot);
+            if (!fn.equals("0") || s < 0 || s > 31) {
+                throw new NumberFormatException();
+            }
+            return s;
+        } catch (NumberFormatException e) {
+            throw new CliException(context + ": addr=" + text + " is not a PCI slot (00-1f, function 0)");
+        }
+    }
+
     static DeviceConfig device(String text) {
         QemuOpts opts = QemuOpts.parse("-device", text, "driver");
         String driver = opts.take("driver", "");
+        if (driver.equals("virtio-blk-pci")) {
+            String drive = opts.take("drive");
+            if (drive == null) {
+                throw new CliException("-device " + text + ": drive= is needed (the id of a -drive)");
+            }
+            int queues = (int) opts.takeNumber("num-queues", 0);
+            int queueSize = (int) opts.takeNumber("queue-size", 256);
+            String addr = opts.take("addr");
+            int slot = addr == null ? -1 : pciSlot(addr, "-device " + driver);
+            String serial = opts.take("serial");
+            opts.requireAllTaken(driver);
+            try {
+                return new DeviceConfig.VirtioBlkPci(drive, queues, queueSize, slot, serial);
+            } catch (dev.jkvm.machine.MachineException e) {
+                throw new CliException("-device " + text + ": " + e.getMessage());
+            }
+        }
         if (driver.equals("isa-debug-exit")) {
             long iobase = opts.takeNumber("iobase", 0x501);
             long iosize = opts.takeNumber("iosize", 2);

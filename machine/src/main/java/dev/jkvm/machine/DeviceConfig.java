@@ -2,6 +2,26 @@ package dev.jkvm.machine;
 
 /** A -device the machine adds on top of its built-in ones. */
 public sealed interface DeviceConfig {
+    /**
+     * -device virtio-blk-pci: a virtio block device for the -drive with this id.
+     *
+     * @param numQueues queues, or 0 for one per vCPU (QEMU's default)
+     * @param slot the PCI slot (QEMU's addr=), or -1 for the first free one
+     */
+    record VirtioBlkPci(String drive, int numQueues, int queueSize, int slot, String serial) implements DeviceConfig {
+        public VirtioBlkPci {
+            if (numQueues < 0 || numQueues > 64) {
+                throw new MachineException("virtio-blk-pci: num-queues=" + numQueues + " must be from 1 to 64");
+            }
+            if (queueSize < 4 || queueSize > 1024 || Integer.bitCount(queueSize) != 1) {
+                throw new MachineException("virtio-blk-pci: queue-size=" + queueSize + " must be a power of two from 4 to 1024");
+            }
+            if (slot < -1 || slot > 31) {
+                throw new MachineException("virtio-blk-pci: addr=" + slot + " is not a PCI slot (0-31)");
+            }
+        }
+    }
+
     /** QEMU's isa-debug-exit: a write of v to iobase ends the VM with status (v << 1) | 1. */
     record IsaDebugExit(int iobase, int iosize) implements DeviceConfig {
         public IsaDebugExit {

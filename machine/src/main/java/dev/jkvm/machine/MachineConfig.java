@@ -1,5 +1,6 @@
 package dev.jkvm.machine;
 
+import dev.jkvm.devices.virtio.block.DriveOptions;
 import dev.jkvm.memory.RamOptions;
 import dev.jkvm.vmm.cpu.CpuTopology;
 
@@ -21,6 +22,7 @@ public record MachineConfig(
         Path initrd,
         SerialConfig serial,
         List<DeviceConfig> devices,
+        List<DriveOptions> drives,
         String name,
         boolean noReboot,
         RamOptions ram,
@@ -32,6 +34,7 @@ public record MachineConfig(
         Objects.requireNonNull(smp);
         Objects.requireNonNull(serial);
         devices = List.copyOf(devices);
+        drives = List.copyOf(drives);
         append = append == null ? "" : append;
     }
 
@@ -49,6 +52,7 @@ public record MachineConfig(
         private Path initrd;
         private SerialConfig serial = new SerialConfig.Null();
         private final List<DeviceConfig> devices = new ArrayList<>();
+        private final List<DriveOptions> drives = new ArrayList<>();
         private String name;
         private boolean noReboot;
         private RamOptions ram = RamOptions.DEFAULT;
@@ -94,6 +98,12 @@ public record MachineConfig(
             return this;
         }
 
+        /** A -drive; a virtio-blk-pci device must name its id unless the drive was given as if=virtio. */
+        public Builder drive(DriveOptions drive) {
+            drives.add(drive);
+            return this;
+        }
+
         public Builder name(String vmName) {
             this.name = vmName;
             return this;
@@ -122,7 +132,7 @@ public record MachineConfig(
             if (kernel == null) {
                 throw new MachineException("no kernel given: jkvm boots a -kernel image (there is no firmware yet)");
             }
-            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, name, noReboot, ram, entry);
+            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry);
         }
     }
 }

@@ -8,6 +8,13 @@ import dev.jkvm.devices.legacy.serial.NullSerialBackend;
 import dev.jkvm.devices.legacy.serial.Serial16550;
 import dev.jkvm.devices.legacy.serial.SerialBackend;
 import dev.jkvm.devices.legacy.serial.StdioSerialBackend;
+import dev.jkvm.devices.virtio.block.BlockImage;
+import dev.jkvm.devices.virtio.block.DriveOptions;
+import dev.jkvm.devices.virtio.block.ImageException;
+import dev.jkvm.devices.virtio.block.RawFileImage;
+import dev.jkvm.devices.virtio.block.SnapshotImage;
+import dev.jkvm.devices.virtio.block.VirtioBlock;
+import dev.jkvm.devices.virtio.pci.VirtioPciTransport;
 import dev.jkvm.kvm.CpuidEntry;
 import dev.jkvm.kvm.KvmUnavailableException;
 import dev.jkvm.kvm.KvmVcpu;
@@ -40,6 +47,10 @@ public final class PcMachine implements AutoCloseable {
     private GuestMemory memory;
     private Vm vm;
     private PciBus pci;
+    /** I/O threads per virtio-blk device: enough to keep a deep queue busy on two host cores. */
+    private static final int BLOCK_IO_THREADS = 4;
+    private final java.util.Set<String> usedDrives = new java.util.HashSet<>();
+    private final List<VirtioBlock> blockDevices = new java.util.ArrayList<>();
     private Serial16550 serial;
     private SerialBackend serialBackend;
     private KernelLoader.Loaded boot;
@@ -103,6 +114,7 @@ public final class PcMachine implements AutoCloseable {
         for (DeviceConfig d : config.devices()) {
             switch (d) {
                 case DeviceConfig.IsaDebugExit x -> vm.pio().register(x.iobase(), x.iosize(), "isa-debug-exit", new IsaDebugExit(vm));
+                case DeviceConfig.VirtioBlkPci b -> addVirtioBlk(b);
             }
         }
         // jkvm is the firmware: BARs get addresses and decoding is on before the kernel runs.
@@ -118,6 +130,48 @@ public final class PcMachine implements AutoCloseable {
         pci.add(new PciAddress(1, 0), piix3);
         pci.setPirqRouter(piix3);
         piix3.route(10, 10, 11, 11);
+    }
+
+    private void addVirtioBlk(DeviceConfig.VirtioBlkPci device) {
+        DriveOptions drive = config.drives().stream().filter(d -> device.drive().equals(d.id())).findFirst()
+                .orElseThrow(() -> new MachineException("virtio-blk-pci: drive '" + device.drive() + "' was not defined with -drive"));
+        if (!usedDrives.add(drive.id())) {
+            throw new MachineException("drive '" + drive.id() + "' is used by two devices");
+        }
+        if (!drive.format().equals("raw")) {
+            throw new MachineException("drive '" + drive.id() + "': format=" + drive.format() + " is not supported yet (raw is)");
+        }
+        if (!drive.aio().equals("threads")) {
+            throw new MachineException("drive '" + drive.id() + "': aio=" + drive.aio() + " is not supported yet (threads is)");
+        }
+        BlockImage image;
+        try {
+            image = drive.snapshot() ? SnapshotImage.open(drive.file(), drive.cache())
+                    : RawFileImage.open(drive.file(), drive.readOnly(), drive.cache(), drive.discard());
+        } catch (ImageException e) {
+            throw new MachineException(e.getMessage());
+        }
+        DriveOptions effective = device.serial() != null ? drive.withSerial(device.serial()) : drive;
+        int queues = device.numQueues() > 0 ? device.numQueues() : Math.min(config.smp().cpus(), 64);
+        VirtioBlock blk = new VirtioBlock(drive.id(), image, effective, queues, device.queueSize(), BLOCK_IO_THREADS);
+        VirtioPciTransport transport = new VirtioPciTransport(blk, memory, vm.msi(), vm.ioEvents());
+        int slot = device.slot() >= 0 ? device.slot() : pci.freeSlot();
+        if (slot < 0) {
+            transport.close();
+            throw new MachineException("no free PCI slot for virtio-blk-pci drive=" + drive.id());
+        }
+        try {
+            pci.add(new PciAddress(slot, 0), transport);
+        } catch (IllegalArgumentException e) {
+            transport.close();
+            throw new MachineException("virtio-blk-pci drive=" + drive.id() + ": " + e.getMessage());
+        }
+        blockDevices.add(blk);
+    }
+
+    /** The virtio-blk devices, in -device order. */
+    public List<VirtioBlock> blockDevices() {
+        return List.copyOf(blockDevices);
     }
 
     public PciBus pci() {

@@ -19,6 +19,10 @@ public final class GuestMemory {
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /** Aligned 16-bit access with memory-ordering modes, for ring indexes shared with the guest. */
+    private static final java.lang.invoke.VarHandle LE_SHORT_ORDERED =
+            ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
+
     private final GuestRegion[] regions;
     private final long[] starts;
 
@@ -126,6 +130,28 @@ public final class GuestMemory {
     public long read64(long gpa) {
         int i = checkedIndex(gpa, 8);
         return regions[i].host().get(LE_LONG, gpa - starts[i]);
+    }
+
+    /**
+     * Reads an aligned 16-bit value with acquire semantics: later reads cannot move before it.
+     * Virtqueue indexes published by the guest are read this way before the entries they cover.
+     */
+    public int read16Acquire(long gpa) {
+        int i = checkedAlignedIndex(gpa, 2);
+        return Short.toUnsignedInt((short) LE_SHORT_ORDERED.getAcquire(regions[i].host(), gpa - starts[i]));
+    }
+
+    /** Writes an aligned 16-bit value with release semantics: earlier writes are visible first. */
+    public void write16Release(long gpa, int value) {
+        int i = checkedAlignedIndex(gpa, 2);
+        LE_SHORT_ORDERED.setRelease(regions[i].host(), gpa - starts[i], (short) value);
+    }
+
+    private int checkedAlignedIndex(long gpa, int length) {
+        if ((gpa & (length - 1)) != 0) {
+            throw new GuestMemoryException(gpa, length, "not aligned");
+        }
+        return checkedIndex(gpa, length);
     }
 
     public void write8(long gpa, int value) {

@@ -86,6 +86,9 @@ public final class Libc {
     private static final MethodHandle WRITE = errnoCall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
     private static final MethodHandle PREAD = errnoCall("pread64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
     private static final MethodHandle PWRITE = errnoCall("pwrite64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
+    private static final MethodHandle PREADV = errnoCall("preadv64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG), -1);
+    private static final MethodHandle PWRITEV = errnoCall("pwritev64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG), -1);
+    private static final MethodHandle FCNTL_PTR = errnoCall("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), 2);
     private static final MethodHandle IOCTL_PTR = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
     private static final MethodHandle IOCTL_LONG = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), 2);
     private static final MethodHandle MMAP = errnoCall("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
@@ -269,6 +272,83 @@ public final class Libc {
     public static long pwrite(int fd, MemorySegment buf, long count, long offset) {
         try {
             return check("pwrite", (long) PWRITE.invokeExact(state(), fd, buf, count, offset));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** preadv into an iovec array; returns bytes read or -1 with errno in {@code callState}. */
+    public static long preadvRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt, long offset) {
+        try {
+            return (long) PREADV.invokeExact(callState, fd, iov, iovcnt, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** pwritev from an iovec array; returns bytes written or -1 with errno in {@code callState}. */
+    public static long pwritevRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt, long offset) {
+        try {
+            return (long) PWRITEV.invokeExact(callState, fd, iov, iovcnt, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** pread that reports errno instead of throwing; for device I/O paths that turn errors into status codes. */
+    public static long preadRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
+        try {
+            return (long) PREAD.invokeExact(callState, fd, buf, count, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long pwriteRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
+        try {
+            return (long) PWRITE.invokeExact(callState, fd, buf, count, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final int F_OFD_GETLK = 36;
+    public static final int F_OFD_SETLK = 37;
+    public static final short F_RDLCK = 0;
+    public static final short F_WRLCK = 1;
+    public static final short F_UNLCK = 2;
+    /** struct flock on x86-64: l_type, l_whence (shorts), l_start, l_len (off_t), l_pid. */
+    public static final long FLOCK_BYTES = 32;
+
+    /** fcntl with a pointer argument (struct flock for the F_OFD_* lock commands); returns 0 or the errno. */
+    public static int fcntlLock(int fd, int cmd, MemorySegment flock) {
+        try {
+            int r = (int) FCNTL_PTR.invokeExact(state(), fd, cmd, flock);
+            return r == -1 ? lastErrno() : 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    public static final int FALLOC_FL_PUNCH_HOLE = 0x02;
+    public static final int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    /** fallocate that reports the errno (0 on success) instead of throwing: callers fall back on EOPNOTSUPP. */
+    public static int fallocateErrno(int fd, int mode, long offset, long length) {
+        try {
+            int r = (int) FALLOCATE.invokeExact(state(), fd, mode, offset, length);
+            return r == 0 ? 0 : lastErrno();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** fdatasync or fsync reporting the errno (0 on success). */
+    public static int syncErrno(int fd, boolean dataOnly) {
+        try {
+            int r = dataOnly ? (int) FDATASYNC.invokeExact(state(), fd) : (int) FSYNC.invokeExact(state(), fd);
+            return r == 0 ? 0 : lastErrno();
         } catch (Throwable t) {
             throw rethrow(t);
         }

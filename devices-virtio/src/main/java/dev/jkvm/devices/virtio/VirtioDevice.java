@@ -1,0 +1,43 @@
+package dev.jkvm.devices.virtio;
+
+/**
+ * What one virtio device type implements (block, net, balloon); the transport (virtio-pci) does
+ * feature negotiation, queue set-up, status and interrupts, and calls in here.
+ */
+public interface VirtioDevice {
+    /** The virtio device ID: 1 network, 2 block, 5 memory balloon. */
+    int deviceId();
+
+    String name();
+
+    /** PCI class code (0xCCSSPP) for the transport to present. */
+    int pciClass();
+
+    /** Features the device offers; the transport adds VERSION_1 and the ring features it supports. */
+    long deviceFeatures();
+
+    int queueCount();
+
+    int queueMaxSize();
+
+    /** Bytes of device-specific configuration space. */
+    int configSize();
+
+    long readConfig(int offset, int size);
+
+    void writeConfig(int offset, int size, long value);
+
+    /** At FEATURES_OK: whether the device can work with exactly these features. */
+    default boolean acceptFeatures(long features) {
+        return true;
+    }
+
+    /** At DRIVER_OK: start serving the queues the driver enabled. */
+    void activate(VirtioContext context);
+
+    /** The driver reset the device: stop all work; when this returns no thread touches guest memory for it. */
+    void reset();
+
+    /** The machine is going away. */
+    void close();
+}
