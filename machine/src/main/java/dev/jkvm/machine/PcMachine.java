@@ -49,7 +49,8 @@ public final class PcMachine implements AutoCloseable {
     private PciBus pci;
     /** I/O threads per virtio-blk device: enough to keep a deep queue busy on two host cores. */
     private static final int BLOCK_IO_THREADS = 4;
-    private final java.util.Set<String> usedDrives = new java.util.HashSet<>();
+    /** Images opened but not yet owned by a device; closed with the machine if set-up fails. */
+    private final java.util.Map<String, BlockImage> images = new java.util.LinkedHashMap<>();
     private final List<VirtioBlock> blockDevices = new java.util.ArrayList<>();
     private Serial16550 serial;
     private SerialBackend serialBackend;
@@ -107,6 +108,7 @@ public final class PcMachine implements AutoCloseable {
             throw new MachineException("cannot allocate " + Sizes.format(layout.ramSize()) + " of guest RAM: " + e.getMessage(), e);
         }
         memory = GuestMemory.of(ram, layout);
+        openImages();
         vm = Vm.create(memory, config.smp().apicIds());
         configureCpus();
         addChipset();
@@ -132,25 +134,35 @@ public final class PcMachine implements AutoCloseable {
         piix3.route(10, 10, 11, 11);
     }
 
+    /** Opens every image a device uses, before any KVM resource exists: bad images are the user's first error. */
+    private void openImages() {
+        for (DeviceConfig d : config.devices()) {
+            if (!(d instanceof DeviceConfig.VirtioBlkPci device)) {
+                continue;
+            }
+            DriveOptions drive = config.drives().stream().filter(x -> device.drive().equals(x.id())).findFirst()
+                    .orElseThrow(() -> new MachineException("virtio-blk-pci: drive '" + device.drive() + "' was not defined with -drive"));
+            if (images.containsKey(drive.id())) {
+                throw new MachineException("drive '" + drive.id() + "' is used by two devices");
+            }
+            if (!drive.format().equals("raw")) {
+                throw new MachineException("drive '" + drive.id() + "': format=" + drive.format() + " is not supported yet (raw is)");
+            }
+            if (!drive.aio().equals("threads")) {
+                throw new MachineException("drive '" + drive.id() + "': aio=" + drive.aio() + " is not supported yet (threads is)");
+            }
+            try {
+                images.put(drive.id(), drive.snapshot() ? SnapshotImage.open(drive.file(), drive.cache(), drive.discard())
+                        : RawFileImage.open(drive.file(), drive.readOnly(), drive.cache(), drive.discard()));
+            } catch (ImageException e) {
+                throw new MachineException(e.getMessage());
+            }
+        }
+    }
+
     private void addVirtioBlk(DeviceConfig.VirtioBlkPci device) {
-        DriveOptions drive = config.drives().stream().filter(d -> device.drive().equals(d.id())).findFirst()
-                .orElseThrow(() -> new MachineException("virtio-blk-pci: drive '" + device.drive() + "' was not defined with -drive"));
-        if (!usedDrives.add(drive.id())) {
-            throw new MachineException("drive '" + drive.id() + "' is used by two devices");
-        }
-        if (!drive.format().equals("raw")) {
-            throw new MachineException("drive '" + drive.id() + "': format=" + drive.format() + " is not supported yet (raw is)");
-        }
-        if (!drive.aio().equals("threads")) {
-            throw new MachineException("drive '" + drive.id() + "': aio=" + drive.aio() + " is not supported yet (threads is)");
-        }
-        BlockImage image;
-        try {
-            image = drive.snapshot() ? SnapshotImage.open(drive.file(), drive.cache())
-                    : RawFileImage.open(drive.file(), drive.readOnly(), drive.cache(), drive.discard());
-        } catch (ImageException e) {
-            throw new MachineException(e.getMessage());
-        }
+        DriveOptions drive = config.drives().stream().filter(d -> device.drive().equals(d.id())).findFirst().orElseThrow();
+        BlockImage image = images.remove(drive.id());
         DriveOptions effective = device.serial() != null ? drive.withSerial(device.serial()) : drive;
         int queues = device.numQueues() > 0 ? device.numQueues() : Math.min(config.smp().cpus(), 64);
         VirtioBlock blk = new VirtioBlock(drive.id(), image, effective, queues, device.queueSize(), BLOCK_IO_THREADS);
@@ -260,6 +272,10 @@ public final class PcMachine implements AutoCloseable {
         if (pci != null) {
             pci.close();
         }
+        for (BlockImage image : images.values()) {
+            image.close();
+        }
+        images.clear();
         if (serialBackend != null) {
             serialBackend.close();
         }

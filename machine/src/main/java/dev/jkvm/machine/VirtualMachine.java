@@ -1,6 +1,7 @@
 package dev.jkvm.machine;
 
 import dev.jkvm.devices.legacy.serial.SerialCapture;
+import dev.jkvm.devices.virtio.block.DriveOptions;
 import dev.jkvm.memory.RamOptions;
 import dev.jkvm.vmm.ExitStatus;
 import dev.jkvm.vmm.cpu.CpuTopology;
@@ -108,6 +109,7 @@ public final class VirtualMachine implements AutoCloseable {
     public static final class Builder {
         private final MachineConfig.Builder config = MachineConfig.builder();
         private SerialCapture capture = new SerialCapture();
+        private int drives;
 
         private Builder() {
             config.serial(new SerialConfig.Capture(capture));
@@ -146,6 +148,20 @@ public final class VirtualMachine implements AutoCloseable {
 
         public Builder initrd(Path initrd) {
             config.initrd(initrd);
+            return this;
+        }
+
+        /** Adds a virtio-blk-pci disk backed by this drive (its id must be unique). */
+        public Builder virtioBlk(DriveOptions drive) {
+            return virtioBlk(drive, 1);
+        }
+
+        public Builder virtioBlk(DriveOptions drive, int queues) {
+            DriveOptions named = drive.id() != null ? drive
+                    : new DriveOptions("disk" + drives++, drive.file(), drive.format(), drive.cache(), drive.aio(),
+                    drive.readOnly(), drive.snapshot(), drive.discard(), drive.serial());
+            config.drive(named);
+            config.device(new DeviceConfig.VirtioBlkPci(named.id(), queues, 256, -1, null));
             return this;
         }
 

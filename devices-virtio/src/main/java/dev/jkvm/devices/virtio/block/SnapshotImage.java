@@ -19,15 +19,18 @@ public final class SnapshotImage implements BlockImage {
     private final RawFileImage overlay;
     private final AtomicLongArray dirty;
     private final Object populate = new Object();
+    private final boolean discardEnabled;
 
-    private SnapshotImage(RawFileImage base, RawFileImage overlay) {
+    private SnapshotImage(RawFileImage base, RawFileImage overlay, boolean discardEnabled) {
         this.base = base;
         this.overlay = overlay;
+        this.discardEnabled = discardEnabled;
         long clusters = (base.size() + CLUSTER - 1) / CLUSTER;
         this.dirty = new AtomicLongArray((int) ((clusters + 63) / 64));
     }
 
-    public static SnapshotImage open(Path file, CacheMode cache) {
+    /** @param discard discard=unmap: discarded ranges read back as zeros, as on a plain image */
+    public static SnapshotImage open(Path file, CacheMode cache, boolean discard) {
         RawFileImage base = RawFileImage.open(file, true, cache, false);
         try {
             Path tmp = Files.createTempFile("jkvm-snapshot", ".raw");
@@ -36,7 +39,7 @@ public final class SnapshotImage implements BlockImage {
                     ch.truncate(0);
                     ch.write(java.nio.ByteBuffer.allocate(1), Math.max(0, base.size() - 1));
                 }
-                return new SnapshotImage(base, RawFileImage.open(tmp, false, CacheMode.UNSAFE, true));
+                return new SnapshotImage(base, RawFileImage.open(tmp, false, CacheMode.UNSAFE, true), discard);
             } finally {
                 Files.deleteIfExists(tmp);
             }
@@ -151,7 +154,7 @@ public final class SnapshotImage implements BlockImage {
 
     @Override
     public int discard(long offset, long length, IoContext io) {
-        return 0;
+        return discardEnabled ? writeZeroes(offset, length, true, io) : 0;
     }
 
     @Override
