@@ -51,6 +51,35 @@ class LauncherIT {
         assertEquals(3, fail.status(), "debug-exit value 1 gives 3");
     }
 
+    /**
+     * Proves that a guest FLUSH reaches the disk: the real jkvm process runs under strace, and
+     * the image's file descriptor must see fdatasync() (cache=writeback, where the data would
+     * otherwise sit in the page cache).
+     */
+    @Test
+    void aGuestFlushIsAnFdatasyncOnTheImage(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path root = Path.of(System.getProperty("jkvm.root", "..")).toAbsolutePath();
+        Path image = dir.resolve("flush.img");
+        java.nio.file.Files.write(image, new byte[4 << 20]);
+        Path log = dir.resolve("strace.log");
+        List<String> cmd = List.of("strace", "-f", "-qq", "-e", "trace=openat,fdatasync,fsync", "-o", log.toString(),
+                ProcessHandle.current().info().command().orElse("java"), "-jar", root.resolve("cli/target/jkvm.jar").toString(),
+                "-m", "64M", "-kernel", root.resolve("guest/build/testguest.elf").toString(), "-append", "tests=blk-flush",
+                "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=1",
+                "-drive", "file=" + image + ",if=virtio,format=raw,cache=writeback");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+        assertTrue(out.contains("TEST blk-flush PASS"), "strace must be installed (scripts/test installs it): " + out);
+        String trace = java.nio.file.Files.readString(log);
+        java.util.regex.Matcher open = java.util.regex.Pattern.compile("openat\\(AT_FDCWD, \"" + java.util.regex.Pattern.quote(image.toString())
+                + "\", [^)]*\\) = (\\d+)").matcher(trace);
+        assertTrue(open.find(), "the image was opened: " + trace);
+        String fd = open.group(1);
+        assertTrue(java.util.regex.Pattern.compile("fdatasync\\(" + fd + "\\)\\s+= 0").matcher(trace).find(),
+                "fdatasync on fd " + fd + " of the image:\n" + trace);
+    }
+
     @Test
     void aBadInputInTheRealProcessIsOneLine() throws Exception {
         Run r = jkvm("-m", "0", "-kernel", "x");
