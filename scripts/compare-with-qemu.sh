@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Differential test: boots the same test guest ELF under jkvm (its direct 64-bit entry) and under
-# QEMU 7.2 with KVM (SeaBIOS, then the PVH entry), with the same memory, vCPUs and command line,
-# and checks that both print the same TEST verdicts and the same RESULT line.
+# QEMU 7.2 with KVM (SeaBIOS, then the PVH entry), with the same memory, vCPUs, command line and
+# disks, and checks that both print the same TEST verdicts and the same RESULT line, and leave
+# byte-identical disk images.
 #
 #   scripts/compare-with-qemu.sh            the standard set of configurations
 #   scripts/compare-with-qemu.sh -m 4G -smp 2 --append "tests=memory"   one configuration
@@ -14,15 +15,18 @@ verdicts() {
     tr -d '\r' | grep -a -oE '^(TEST [a-z0-9_-]+ (PASS|FAIL)|RESULT .*)$' || true
 }
 
+# compare MEM SMP APPEND [extra VMM args...]: the args may name @IMG@, replaced by a per-VMM copy dir.
 compare() {
     local mem=$1 smp=$2 append=$3
+    shift 3
     local jk qm
     jk=$(mktemp) qm=$(mktemp)
+    local jargs=("${@//@IMG@/$imgdir/jkvm}") qargs=("${@//@IMG@/$imgdir/qemu}")
     set +e
     timeout 300 "$root/jkvm" -m "$mem" -smp "$smp" -kernel "$elf" -append "$append" -serial stdio \
-        -device isa-debug-exit,iobase=0xf4,iosize=1 </dev/null >"$jk" 2>&1
+        -device isa-debug-exit,iobase=0xf4,iosize=1 "${jargs[@]}" </dev/null >"$jk" 2>&1
     local jstatus=$?
-    "$root/scripts/qemu-guest.sh" -m "$mem" -smp "$smp" --append "$append" >"$qm" 2>&1
+    "$root/scripts/qemu-guest.sh" -m "$mem" -smp "$smp" --append "$append" "${qargs[@]}" >"$qm" 2>&1
     local qstatus=$?
     set -e
     local jv qv
@@ -55,11 +59,31 @@ if [ $# -gt 0 ]; then
     exit
 fi
 
+imgdir=$(mktemp -d)
+trap 'rm -rf "$imgdir"' EXIT
+# Both VMMs get their own copies of the same pattern images; afterwards the copies must be identical.
+mkdir -p "$imgdir/jkvm" "$imgdir/qemu"
+for vmm in jkvm qemu; do
+    python3 "$root/guest/tools/mkpattern.py" 4M "$imgdir/$vmm/rw.img"
+    python3 "$root/guest/tools/mkpattern.py" 1M "$imgdir/$vmm/ro.img"
+done
+
 failed=0
 compare 64M 1 "" || failed=1
 compare 64M 2 "tests=serial,memory,smp cpus=2" || failed=1
 compare 32M 1 "tests=serial,nosuchtest" || failed=1
 compare 4G 2 "tests=memory,smp cpus=2" || failed=1
+compare 64M 1 "tests=pci,blk-id,blk-read,blk-write,blk-flush,blk-discard,blk-ro,blk-msix,blk-bad blk.capacity=8192 blk.serial=jkvm-disk-0" \
+    -drive "file=@IMG@/rw.img,if=none,id=d0,format=raw,discard=unmap" -device "virtio-blk-pci,drive=d0,serial=jkvm-disk-0" \
+    -drive "file=@IMG@/ro.img,if=none,id=d1,format=raw,readonly=on" -device virtio-blk-pci,drive=d1 || failed=1
+for img in rw.img ro.img; do
+    if cmp "$imgdir/jkvm/$img" "$imgdir/qemu/$img"; then
+        echo "images: $img is byte-identical after jkvm and after QEMU"
+    else
+        echo "MISMATCH: $img differs between jkvm and QEMU"
+        failed=1
+    fi
+done
 if [ $failed -ne 0 ]; then
     echo "compare-with-qemu: jkvm and QEMU disagree"
     exit 1
