@@ -11,6 +11,7 @@ import dev.jkvm.devices.legacy.serial.StdioSerialBackend;
 import dev.jkvm.devices.virtio.block.BlockImage;
 import dev.jkvm.devices.virtio.block.DriveOptions;
 import dev.jkvm.devices.virtio.block.ImageException;
+import dev.jkvm.devices.virtio.block.IoUring;
 import dev.jkvm.devices.virtio.block.RawFileImage;
 import dev.jkvm.devices.virtio.block.SnapshotImage;
 import dev.jkvm.devices.virtio.block.VirtioBlock;
@@ -148,8 +149,11 @@ public final class PcMachine implements AutoCloseable {
             if (!drive.format().equals("raw")) {
                 throw new MachineException("drive '" + drive.id() + "': format=" + drive.format() + " is not supported yet (raw is)");
             }
-            if (!drive.aio().equals("threads")) {
-                throw new MachineException("drive '" + drive.id() + "': aio=" + drive.aio() + " is not supported yet (threads is)");
+            if (drive.aio().equals("io_uring") && !IoUring.available()) {
+                throw new MachineException("drive '" + drive.id() + "': aio=io_uring is not available on this host (io_uring_setup failed)");
+            }
+            if (!drive.aio().equals("threads") && !drive.aio().equals("io_uring")) {
+                throw new MachineException("drive '" + drive.id() + "': aio=" + drive.aio() + " is not supported (threads or io_uring)");
             }
             try {
                 images.put(drive.id(), drive.snapshot() ? SnapshotImage.open(drive.file(), drive.cache(), drive.discard())

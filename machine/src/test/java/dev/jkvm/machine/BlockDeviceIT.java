@@ -63,14 +63,15 @@ class BlockDeviceIT {
         assertNull(DiskPattern.check(rw, W + 136, total - W - 136, PATTERN));
     }
 
-    @Test
-    void everyBlockTestPassesAndTheImageHoldsWhatTheGuestWrote() throws Exception {
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"threads", "io_uring"})
+    void everyBlockTestPassesAndTheImageHoldsWhatTheGuestWrote(String aio) throws Exception {
         Path rw = image("rw.img", 4 << 20);
         Path ro = image("ro.img", 1 << 20);
         String out = run(TestGuest.vm("64M", 1, "tests=pci,blk-id,blk-read,blk-write,blk-flush,blk-discard,blk-ro,blk-msix,blk-bad "
                         + "blk.capacity=8192 blk.serial=jkvm-disk-0")
-                .virtioBlk(DriveOptions.of(rw).withDiscard(true).withSerial("jkvm-disk-0"))
-                .virtioBlk(DriveOptions.of(ro).withReadOnly(true)), "RESULT 9 passed, 0 failed");
+                .virtioBlk(DriveOptions.of(rw).withDiscard(true).withSerial("jkvm-disk-0").withAio(aio))
+                .virtioBlk(DriveOptions.of(ro).withReadOnly(true).withAio(aio)), "RESULT 9 passed, 0 failed");
         assertTrue(out.contains("blk-bad PASS a=reset b=reset c=reset d=reset"), out);
         assertWrittenAsExpected(rw);
         assertNull(DiskPattern.check(ro, 0, 2048, PATTERN), "the read-only image is untouched");
@@ -93,8 +94,14 @@ class BlockDeviceIT {
     @ParameterizedTest
     @EnumSource(CacheMode.class)
     void everyCacheModeReadsAndWrites(CacheMode mode) throws Exception {
-        Path rw = image("rw.img", 4 << 20);
-        run(TestGuest.vm("64M", 1, "tests=blk-read,blk-write,blk-flush").virtioBlk(DriveOptions.of(rw).withCache(mode)),
+        for (String aio : List.of("threads", "io_uring")) {
+            everyCacheModeReadsAndWrites(mode, aio);
+        }
+    }
+
+    private void everyCacheModeReadsAndWrites(CacheMode mode, String aio) throws Exception {
+        Path rw = image("rw-" + aio + ".img", 4 << 20);
+        run(TestGuest.vm("64M", 1, "tests=blk-read,blk-write,blk-flush").virtioBlk(DriveOptions.of(rw).withCache(mode).withAio(aio)),
                 mode.writebackCache() ? "RESULT 3 passed, 0 failed" : "RESULT 2 passed, 1 failed");
         assertNull(DiskPattern.check(rw, W, 8, COMPLEMENT));
     }

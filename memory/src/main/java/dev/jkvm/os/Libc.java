@@ -89,6 +89,9 @@ public final class Libc {
     private static final MethodHandle PREADV = errnoCall("preadv64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG), -1);
     private static final MethodHandle PWRITEV = errnoCall("pwritev64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG), -1);
     private static final MethodHandle FCNTL_PTR = errnoCall("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), 2);
+    private static final MethodHandle SYSCALL_URING_SETUP = errnoCall("syscall", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS), 1);
+    private static final MethodHandle SYSCALL_URING_ENTER = errnoCall("syscall",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), 1);
     private static final MethodHandle IOCTL_PTR = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
     private static final MethodHandle IOCTL_LONG = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), 2);
     private static final MethodHandle MMAP = errnoCall("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
@@ -307,6 +310,28 @@ public final class Libc {
     public static long pwriteRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
         try {
             return (long) PWRITE.invokeExact(callState, fd, buf, count, offset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static final long NR_IO_URING_SETUP = 425;
+    private static final long NR_IO_URING_ENTER = 426;
+
+    /** io_uring_setup(2): returns the ring fd, or -1 with errno in {@code callState}. */
+    public static int ioUringSetupRaw(MemorySegment callState, int entries, MemorySegment params) {
+        try {
+            return (int) (long) SYSCALL_URING_SETUP.invokeExact(callState, NR_IO_URING_SETUP, entries, params);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** io_uring_enter(2) without a signal mask: returns completions consumed / submitted, or -1. */
+    public static int ioUringEnterRaw(MemorySegment callState, int fd, int toSubmit, int minComplete, int flags) {
+        try {
+            return (int) (long) SYSCALL_URING_ENTER.invokeExact(callState, NR_IO_URING_ENTER, fd, toSubmit, minComplete, flags,
+                    MemorySegment.NULL, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }

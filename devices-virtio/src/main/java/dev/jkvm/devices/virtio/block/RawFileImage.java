@@ -78,7 +78,17 @@ public final class RawFileImage implements BlockImage {
         return readOnly;
     }
 
-    private boolean needsBounce(long offset, MemorySegment[] buffers, int count) {
+    /** The open file, for engines (io_uring) that issue their own system calls on it. */
+    int fd() {
+        return fd;
+    }
+
+    /** Whether a guest FLUSH must reach the disk (false for cache=unsafe and read-only images). */
+    boolean flushes() {
+        return !readOnly && cache.honoursFlush();
+    }
+
+    boolean needsBounce(long offset, MemorySegment[] buffers, int count) {
         if (!cache.direct()) {
             return false;
         }

@@ -165,13 +165,15 @@ public final class VirtioBlock implements VirtioDevice {
             context = ctx;
             stopping = false;
             pool = new ArrayBlockingQueue<>(queueSize * queueCount + 16);
+            boolean uring = options.aio().equals("io_uring");
             for (int q = 0; q < queueCount; q++) {
                 if (ctx.queue(q).isEnabled()) {
                     int queue = q;
-                    threads.add(Thread.ofPlatform().name(name() + "-q" + q).daemon(true).start(() -> dispatch(queue)));
+                    Runnable body = uring ? () -> new UringQueueWorker(this, ctx, queue, image, limits).run() : () -> dispatch(queue);
+                    threads.add(Thread.ofPlatform().name(name() + "-q" + q).daemon(true).start(body));
                 }
             }
-            for (int i = 0; i < ioThreads; i++) {
+            for (int i = 0; !uring && i < ioThreads; i++) {
                 threads.add(Thread.ofPlatform().name(name() + "-io" + i).daemon(true).start(this::ioWorker));
             }
         }
@@ -223,6 +225,38 @@ public final class VirtioBlock implements VirtioDevice {
     }
 
     // ---- request processing ----
+
+    boolean stopping() {
+        return stopping;
+    }
+
+    /** Runs a request on the calling thread and completes it. */
+    void runNow(VirtioContext ctx, int q, BlockRequest request, IoContext io) {
+        complete(ctx, q, request, execute(request, io));
+    }
+
+    /** Completes a request an asynchronous engine ran: {@code result} is bytes moved, or -errno. */
+    void completeAsync(VirtioContext ctx, int q, BlockRequest request, int result, long expected) {
+        boolean ok = result >= 0 && result == expected;
+        switch (request) {
+            case BlockRequest.Read r -> {
+                metrics.reads.increment();
+                metrics.readBytes.add(r.bytes());
+            }
+            case BlockRequest.Write w -> {
+                metrics.writes.increment();
+                metrics.writeBytes.add(w.bytes());
+            }
+            case BlockRequest.Flush f -> metrics.flushes.increment();
+            default -> {
+            }
+        }
+        if (!ok) {
+            metrics.ioErrors.increment();
+        }
+        long data = request instanceof BlockRequest.Read r && ok ? r.bytes() : 0;
+        complete(ctx, q, request, ok ? result(BlockRequest.S_OK, data) : result(BlockRequest.S_IOERR, 0));
+    }
 
     private void dispatch(int q) {
         VirtioContext ctx = context;
