@@ -5,7 +5,7 @@ import dev.jkvm.vmm.device.BusDevice;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A port-I/O or MMIO address space. Registration is rare and takes a lock; lookup happens on every
@@ -84,9 +84,10 @@ public final class DeviceBus {
 
     private final String name;
     private volatile Snapshot snapshot = new Snapshot(new Mapping[0]);
-    private final AtomicLong unhandledReads = new AtomicLong();
-    private final AtomicLong unhandledWrites = new AtomicLong();
-    private final AtomicLong deviceFailures = new AtomicLong();
+    // LongAdder: vCPUs that all poll an unclaimed port must not fight over one counter's cache line.
+    private final LongAdder unhandledReads = new LongAdder();
+    private final LongAdder unhandledWrites = new LongAdder();
+    private final LongAdder deviceFailures = new LongAdder();
     private volatile BusErrorListener errorListener = BusErrorListener.STDERR;
 
     /** Told when a device throws; the default prints one line to stderr. */
@@ -151,13 +152,13 @@ public final class DeviceBus {
         Snapshot s = snapshot;
         int i = s.find(addr, size);
         if (i < 0) {
-            unhandledReads.incrementAndGet();
+            unhandledReads.increment();
             return ones(size);
         }
         try {
             return s.devices[i].read(addr - s.bases[i], size);
         } catch (RuntimeException e) {
-            deviceFailures.incrementAndGet();
+            deviceFailures.increment();
             errorListener.deviceFailed(name, s.mappings[i], addr, false, e);
             return ones(size);
         }
@@ -168,13 +169,13 @@ public final class DeviceBus {
         Snapshot s = snapshot;
         int i = s.find(addr, size);
         if (i < 0) {
-            unhandledWrites.incrementAndGet();
+            unhandledWrites.increment();
             return;
         }
         try {
             s.devices[i].write(addr - s.bases[i], size, value);
         } catch (RuntimeException e) {
-            deviceFailures.incrementAndGet();
+            deviceFailures.increment();
             errorListener.deviceFailed(name, s.mappings[i], addr, true, e);
         }
     }
@@ -184,14 +185,14 @@ public final class DeviceBus {
     }
 
     public long unhandledReads() {
-        return unhandledReads.get();
+        return unhandledReads.sum();
     }
 
     public long unhandledWrites() {
-        return unhandledWrites.get();
+        return unhandledWrites.sum();
     }
 
     public long deviceFailures() {
-        return deviceFailures.get();
+        return deviceFailures.sum();
     }
 }
