@@ -30,10 +30,11 @@ class GuestBootIT {
 
     @Test
     void oneVcpu64MiB() throws Exception {
-        String out = boot(TestGuest.vm("64M", 1, ""), 3);
+        String out = boot(TestGuest.vm("64M", 1, ""), 4);
         assertTrue(out.contains("entry=64bit"), out);
         assertTrue(out.contains("TEST serial PASS"), out);
         assertTrue(out.contains("TEST smp PASS cpus=1"), out);
+        assertTrue(out.contains("PCI 00:00.0 0600: 8086:1237") && out.contains("PCI 00:01.0 0601: 8086:7000"), out);
     }
 
     @Test

@@ -66,13 +66,19 @@ public final class GuestRam implements AutoCloseable {
         if (!Files.isDirectory(dir)) {
             throw new NativeException("-mem-path " + dir, Errno.ENOTDIR);
         }
-        Libc.TempFile file = Libc.mkostemp(dir.resolve("jkvm-ram.XXXXXX").toString(), Libc.O_CLOEXEC);
+        Path tmp;
+        try {
+            tmp = Files.createTempFile(dir, "jkvm-ram.", "");
+        } catch (java.io.IOException e) {
+            throw new NativeException("-mem-path " + dir + ": cannot create a file there: " + e.getMessage(), Errno.EACCES);
+        }
+        int fd = Libc.open(tmp.toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
         try {
             // The file only has to live as long as the mapping; unlinking now leaves nothing behind on a crash.
-            Libc.unlink(file.path());
-            Libc.ftruncate(file.fd(), size);
+            Libc.unlink(tmp.toString());
+            Libc.ftruncate(fd, size);
             int flags = Libc.MAP_SHARED | (options.prealloc() ? Libc.MAP_POPULATE : 0);
-            MemorySegment raw = Libc.mmap(MemorySegment.NULL, size, Libc.PROT_READ | Libc.PROT_WRITE, flags, file.fd(), 0);
+            MemorySegment raw = Libc.mmap(MemorySegment.NULL, size, Libc.PROT_READ | Libc.PROT_WRITE, flags, fd, 0);
             Arena arena = Arena.ofShared();
             MemorySegment seg = raw.reinterpret(size, arena, s -> Libc.munmap(s.address(), size));
             if (options.mergeable()) {
@@ -84,7 +90,7 @@ public final class GuestRam implements AutoCloseable {
             }
             return ram;
         } finally {
-            Libc.closeQuietly(file.fd());
+            Libc.closeQuietly(fd);
         }
     }
 
@@ -93,8 +99,7 @@ public final class GuestRam implements AutoCloseable {
         if (Libc.madviseOptional(segment, segment.byteSize(), Libc.MADV_POPULATE_WRITE) == 0) {
             return;
         }
-        long page = Libc.sysconf(Libc.SC_PAGESIZE);
-        for (long off = 0; off < segment.byteSize(); off += page) {
+        for (long off = 0; off < segment.byteSize(); off += Libc.PAGE_SIZE) {
             segment.set(java.lang.foreign.ValueLayout.JAVA_BYTE, off, segment.get(java.lang.foreign.ValueLayout.JAVA_BYTE, off));
         }
     }

@@ -1,6 +1,5 @@
 package dev.jkvm.os;
 
-import java.lang.foreign.AddressLayout;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -75,67 +74,88 @@ public final class Libc {
     private static final SymbolLookup LOOKUP = LINKER.defaultLookup();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
     private static final VarHandle ERRNO = CALL_STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final AddressLayout C_STRING = ADDRESS.withTargetLayout(MemoryLayout.sequenceLayout(Long.MAX_VALUE, java.lang.foreign.ValueLayout.JAVA_BYTE));
+
+    /**
+     * Every call goes through glibc's syscall(2) with seven long arguments: one function shape means
+     * one downcall stub. Each distinct shape costs the JVM 5-10 ms and a few hidden classes to
+     * build, which was most of jkvm's start-up time and a good part of its metaspace.
+     */
+    private static final MethodHandle SYSCALL = LINKER.downcallHandle(
+            LOOKUP.find("syscall").orElseThrow(() -> new UnsatisfiedLinkError("libc has no syscall")),
+            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+            Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(1));
 
     private static final ThreadLocal<MemorySegment> THREAD_CALL_STATE =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
 
-    private static final MethodHandle OPEN = errnoCall("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
-    private static final MethodHandle CLOSE = errnoCall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle READ = errnoCall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle WRITE = errnoCall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle PREAD = errnoCall("pread64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
-    private static final MethodHandle PWRITE = errnoCall("pwrite64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG), -1);
-    private static final MethodHandle PREADV = errnoCall("preadv64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG), -1);
-    private static final MethodHandle PWRITEV = errnoCall("pwritev64", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG), -1);
-    private static final MethodHandle FCNTL_PTR = errnoCall("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), 2);
-    private static final MethodHandle SYSCALL_URING_SETUP = errnoCall("syscall", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS), 1);
-    private static final MethodHandle SYSCALL_URING_ENTER = errnoCall("syscall",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG), 1);
-    private static final MethodHandle IOCTL_PTR = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
-    private static final MethodHandle IOCTL_LONG = errnoCall("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), 2);
-    private static final MethodHandle MMAP = errnoCall("mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG), -1);
-    private static final MethodHandle MUNMAP = errnoCall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), -1);
-    private static final MethodHandle MADVISE = errnoCall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle FTRUNCATE = errnoCall("ftruncate64", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG), -1);
-    private static final MethodHandle FALLOCATE = errnoCall("fallocate64", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), -1);
-    private static final MethodHandle FSYNC = errnoCall("fsync", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle FDATASYNC = errnoCall("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle FLOCK = errnoCall("flock", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle EVENTFD = errnoCall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle EVENTFD_WRITE = plainCall("eventfd_write", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle GETTID = plainCall("gettid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle GETPID = plainCall("getpid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle TGKILL = errnoCall("tgkill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), -1);
-    private static final MethodHandle PTHREAD_SIGMASK = plainCall("pthread_sigmask", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SIGTIMEDWAIT = errnoCall("sigtimedwait", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS), -1);
-    private static final MethodHandle SIGNAL = errnoCall("signal", FunctionDescriptor.of(ADDRESS, JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle SCHED_SETAFFINITY = errnoCall("sched_setaffinity", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), -1);
-    private static final MethodHandle PRCTL = errnoCall("prctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), 1);
-    private static final MethodHandle MKOSTEMP = errnoCall("mkostemp", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), -1);
-    private static final MethodHandle UNLINK = errnoCall("unlink", FunctionDescriptor.of(JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle POLL = errnoCall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), -1);
-    private static final MethodHandle ISATTY = plainCall("isatty", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle TCGETATTR = errnoCall("tcgetattr", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle TCSETATTR = errnoCall("tcsetattr", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS), -1);
-    private static final MethodHandle CFMAKERAW = plainCall("cfmakeraw", FunctionDescriptor.ofVoid(ADDRESS));
-    private static final MethodHandle STRERROR = plainCall("strerror", FunctionDescriptor.of(C_STRING, JAVA_INT));
-    private static final MethodHandle SYSCONF = plainCall("sysconf", FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
+    // x86-64 system call numbers (asm/unistd_64.h)
+    private static final long SYS_READ = 0;
+    private static final long SYS_WRITE = 1;
+    private static final long SYS_CLOSE = 3;
+    private static final long SYS_POLL = 7;
+    private static final long SYS_MMAP = 9;
+    private static final long SYS_MUNMAP = 11;
+    private static final long SYS_RT_SIGACTION = 13;
+    private static final long SYS_RT_SIGPROCMASK = 14;
+    private static final long SYS_IOCTL = 16;
+    private static final long SYS_PREAD64 = 17;
+    private static final long SYS_PWRITE64 = 18;
+    private static final long SYS_MADVISE = 28;
+    private static final long SYS_GETPID = 39;
+    private static final long SYS_FCNTL = 72;
+    private static final long SYS_FLOCK = 73;
+    private static final long SYS_FSYNC = 74;
+    private static final long SYS_FDATASYNC = 75;
+    private static final long SYS_FTRUNCATE = 77;
+    private static final long SYS_RT_SIGTIMEDWAIT = 128;
+    private static final long SYS_PRCTL = 157;
+    private static final long SYS_GETTID = 186;
+    private static final long SYS_SCHED_SETAFFINITY = 203;
+    private static final long SYS_TGKILL = 234;
+    private static final long SYS_OPENAT = 257;
+    private static final long SYS_UNLINKAT = 263;
+    private static final long SYS_FALLOCATE = 285;
+    private static final long SYS_EVENTFD2 = 290;
+    private static final long SYS_PREADV = 295;
+    private static final long SYS_PWRITEV = 296;
+    private static final long SYS_IO_URING_SETUP = 425;
+    private static final long SYS_IO_URING_ENTER = 426;
+    private static final long AT_FDCWD = -100;
+    /** The kernel's sigset_t is 64 bits on x86-64. */
+    private static final long KERNEL_SIGSET_BYTES = 8;
+    private static final long TCGETS = 0x5401;
+    private static final long TCSETS = 0x5402;
+
+    /** An eventfd increment of 1, shared read-only by every thread that signals one. */
+    private static final MemorySegment ONE = Arena.global().allocate(JAVA_LONG);
+    /** errno capture for calls whose errno nobody reads (eventfd signals from any thread). */
+    private static final MemorySegment SCRATCH_CALL_STATE = Arena.global().allocate(CALL_STATE);
+
+    static {
+        ONE.set(JAVA_LONG, 0, 1L);
+    }
 
     private Libc() {
     }
 
-    private static MethodHandle errnoCall(String name, FunctionDescriptor descriptor, int firstVariadic) {
-        var symbol = LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
-        Linker.Option capture = Linker.Option.captureCallState("errno");
-        return firstVariadic < 0
-                ? LINKER.downcallHandle(symbol, descriptor, capture)
-                : LINKER.downcallHandle(symbol, descriptor, capture, Linker.Option.firstVariadicArg(firstVariadic));
+    private static long sys(MemorySegment callState, long nr, long a, long b, long c, long d, long e, long f) {
+        try {
+            return (long) SYSCALL.invokeExact(callState, nr, a, b, c, d, e, f);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
-    private static MethodHandle plainCall(String name, FunctionDescriptor descriptor) {
-        var symbol = LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
-        return LINKER.downcallHandle(symbol, descriptor);
+    private static long sys(long nr, long a, long b, long c, long d, long e, long f) {
+        return sys(state(), nr, a, b, c, d, e, f);
+    }
+
+    /** The address of a native segment; a heap segment has none a system call could use. */
+    private static long ptr(MemorySegment s) {
+        if (!s.isNative()) {
+            throw new IllegalArgumentException("system calls need native memory, not a heap segment");
+        }
+        return s.address();
     }
 
     /** A call-state segment for one thread's allocation-free raw calls. */
@@ -166,217 +186,119 @@ public final class Libc {
         return new IllegalStateException(t);
     }
 
-    private static int check(String call, int result) {
+    private static int check(String call, long result) {
+        if (result == -1) {
+            throw new NativeException(call, lastErrno());
+        }
+        return (int) result;
+    }
+
+    private static long checkLong(String call, long result) {
         if (result == -1) {
             throw new NativeException(call, lastErrno());
         }
         return result;
     }
 
-    private static long check(String call, long result) {
-        if (result == -1) {
-            throw new NativeException(call, lastErrno());
-        }
-        return result;
+    /** 0 on success, else the errno. */
+    private static int errnoOf(long result) {
+        return result == -1 ? lastErrno() : 0;
     }
 
     // ---- raw forms for hot paths: return -1 and leave errno in callState ----
 
     public static int ioctlRaw(MemorySegment callState, int fd, long request, long arg) {
-        try {
-            return (int) IOCTL_LONG.invokeExact(callState, fd, request, arg);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(callState, SYS_IOCTL, fd, request, arg, 0, 0, 0);
     }
 
     public static int ioctlRaw(MemorySegment callState, int fd, long request, MemorySegment arg) {
-        try {
-            return (int) IOCTL_PTR.invokeExact(callState, fd, request, arg);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(callState, SYS_IOCTL, fd, request, ptr(arg), 0, 0, 0);
     }
 
     public static long readRaw(MemorySegment callState, int fd, MemorySegment buf, long count) {
-        try {
-            return (long) READ.invokeExact(callState, fd, buf, count);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(callState, SYS_READ, fd, ptr(buf), count, 0, 0, 0);
     }
 
     public static long writeRaw(MemorySegment callState, int fd, MemorySegment buf, long count) {
-        try {
-            return (long) WRITE.invokeExact(callState, fd, buf, count);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return sys(callState, SYS_WRITE, fd, ptr(buf), count, 0, 0, 0);
     }
 
     public static int sigtimedwaitRaw(MemorySegment callState, MemorySegment set, MemorySegment timeout) {
-        try {
-            return (int) SIGTIMEDWAIT.invokeExact(callState, set, MemorySegment.NULL, timeout);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(callState, SYS_RT_SIGTIMEDWAIT, ptr(set), 0, ptr(timeout), KERNEL_SIGSET_BYTES, 0, 0);
+    }
+
+    /** preadv into an iovec array; returns bytes read or -1 with errno in {@code callState}. */
+    public static long preadvRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt, long offset) {
+        // On x86-64 the whole offset goes in pos_l; pos_h is shifted out.
+        return sys(callState, SYS_PREADV, fd, ptr(iov), iovcnt, offset, 0, 0);
+    }
+
+    /** pwritev from an iovec array; returns bytes written or -1 with errno in {@code callState}. */
+    public static long pwritevRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt, long offset) {
+        return sys(callState, SYS_PWRITEV, fd, ptr(iov), iovcnt, offset, 0, 0);
+    }
+
+    /** pread that reports errno instead of throwing; for device I/O paths that turn errors into status codes. */
+    public static long preadRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
+        return sys(callState, SYS_PREAD64, fd, ptr(buf), count, offset, 0, 0);
+    }
+
+    public static long pwriteRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
+        return sys(callState, SYS_PWRITE64, fd, ptr(buf), count, offset, 0, 0);
+    }
+
+    /** io_uring_setup(2): returns the ring fd, or -1 with errno in {@code callState}. */
+    public static int ioUringSetupRaw(MemorySegment callState, int entries, MemorySegment params) {
+        return (int) sys(callState, SYS_IO_URING_SETUP, entries, ptr(params), 0, 0, 0, 0);
+    }
+
+    /** io_uring_enter(2) without a signal mask: returns completions consumed / submitted, or -1. */
+    public static int ioUringEnterRaw(MemorySegment callState, int fd, int toSubmit, int minComplete, int flags) {
+        return (int) sys(callState, SYS_IO_URING_ENTER, fd, toSubmit, minComplete, flags, 0, 0);
+    }
+
+    /** Adds 1 to an eventfd's counter: allocation-free, from any thread (the interrupt path of every device). */
+    public static int eventfdSignal(int fd) {
+        return (int) sys(SCRATCH_CALL_STATE, SYS_WRITE, fd, ONE.address(), 8, 0, 0, 0);
     }
 
     // ---- checked forms ----
 
     public static int open(String path, int flags, int mode) {
         try (Arena arena = Arena.ofConfined()) {
-            int fd = (int) OPEN.invokeExact(state(), arena.allocateFrom(path), flags, mode);
+            long fd = sys(SYS_OPENAT, AT_FDCWD, arena.allocateFrom(path).address(), flags, mode, 0, 0);
             if (fd < 0) {
                 throw new NativeException("open " + path, lastErrno());
             }
-            return fd;
-        } catch (Throwable t) {
-            throw rethrow(t);
+            return (int) fd;
         }
     }
 
     public static void close(int fd) {
-        try {
-            check("close", (int) CLOSE.invokeExact(state(), fd));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("close", sys(SYS_CLOSE, fd, 0, 0, 0, 0, 0));
     }
 
     /** Closes and ignores errors: for cleanup paths where the first failure is the one to report. */
     public static void closeQuietly(int fd) {
-        if (fd < 0) {
-            return;
-        }
-        try {
-            int ignored = (int) CLOSE.invokeExact(state(), fd);
-        } catch (Throwable t) {
-            throw rethrow(t);
+        if (fd >= 0) {
+            sys(SYS_CLOSE, fd, 0, 0, 0, 0, 0);
         }
     }
 
     public static long read(int fd, MemorySegment buf, long count) {
-        return check("read", readRaw(state(), fd, buf, count));
+        return checkLong("read", readRaw(state(), fd, buf, count));
     }
 
     public static long write(int fd, MemorySegment buf, long count) {
-        return check("write", writeRaw(state(), fd, buf, count));
+        return checkLong("write", writeRaw(state(), fd, buf, count));
     }
 
     public static long pread(int fd, MemorySegment buf, long count, long offset) {
-        try {
-            return check("pread", (long) PREAD.invokeExact(state(), fd, buf, count, offset));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return checkLong("pread", preadRaw(state(), fd, buf, count, offset));
     }
 
     public static long pwrite(int fd, MemorySegment buf, long count, long offset) {
-        try {
-            return check("pwrite", (long) PWRITE.invokeExact(state(), fd, buf, count, offset));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** preadv into an iovec array; returns bytes read or -1 with errno in {@code callState}. */
-    public static long preadvRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt, long offset) {
-        try {
-            return (long) PREADV.invokeExact(callState, fd, iov, iovcnt, offset);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** pwritev from an iovec array; returns bytes written or -1 with errno in {@code callState}. */
-    public static long pwritevRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt, long offset) {
-        try {
-            return (long) PWRITEV.invokeExact(callState, fd, iov, iovcnt, offset);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** pread that reports errno instead of throwing; for device I/O paths that turn errors into status codes. */
-    public static long preadRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
-        try {
-            return (long) PREAD.invokeExact(callState, fd, buf, count, offset);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    public static long pwriteRaw(MemorySegment callState, int fd, MemorySegment buf, long count, long offset) {
-        try {
-            return (long) PWRITE.invokeExact(callState, fd, buf, count, offset);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    private static final long NR_IO_URING_SETUP = 425;
-    private static final long NR_IO_URING_ENTER = 426;
-
-    /** io_uring_setup(2): returns the ring fd, or -1 with errno in {@code callState}. */
-    public static int ioUringSetupRaw(MemorySegment callState, int entries, MemorySegment params) {
-        try {
-            return (int) (long) SYSCALL_URING_SETUP.invokeExact(callState, NR_IO_URING_SETUP, entries, params);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** io_uring_enter(2) without a signal mask: returns completions consumed / submitted, or -1. */
-    public static int ioUringEnterRaw(MemorySegment callState, int fd, int toSubmit, int minComplete, int flags) {
-        try {
-            return (int) (long) SYSCALL_URING_ENTER.invokeExact(callState, NR_IO_URING_ENTER, fd, toSubmit, minComplete, flags,
-                    MemorySegment.NULL, 0L);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    public static final int F_OFD_GETLK = 36;
-    public static final int F_OFD_SETLK = 37;
-    public static final short F_RDLCK = 0;
-    public static final short F_WRLCK = 1;
-    public static final short F_UNLCK = 2;
-    /** struct flock on x86-64: l_type, l_whence (shorts), l_start, l_len (off_t), l_pid. */
-    public static final long FLOCK_BYTES = 32;
-
-    /** fcntl with a pointer argument (struct flock for the F_OFD_* lock commands); returns 0 or the errno. */
-    public static int fcntlLock(int fd, int cmd, MemorySegment flock) {
-        try {
-            int r = (int) FCNTL_PTR.invokeExact(state(), fd, cmd, flock);
-            return r == -1 ? lastErrno() : 0;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    public static final int FALLOC_FL_KEEP_SIZE = 0x01;
-    public static final int FALLOC_FL_PUNCH_HOLE = 0x02;
-    public static final int FALLOC_FL_ZERO_RANGE = 0x10;
-
-    /** fallocate that reports the errno (0 on success) instead of throwing: callers fall back on EOPNOTSUPP. */
-    public static int fallocateErrno(int fd, int mode, long offset, long length) {
-        try {
-            int r = (int) FALLOCATE.invokeExact(state(), fd, mode, offset, length);
-            return r == 0 ? 0 : lastErrno();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** fdatasync or fsync reporting the errno (0 on success). */
-    public static int syncErrno(int fd, boolean dataOnly) {
-        try {
-            int r = dataOnly ? (int) FDATASYNC.invokeExact(state(), fd) : (int) FSYNC.invokeExact(state(), fd);
-            return r == 0 ? 0 : lastErrno();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return checkLong("pwrite", pwriteRaw(state(), fd, buf, count, offset));
     }
 
     /** ioctl with a pointer argument; {@code name} is the request's symbolic name for errors. */
@@ -401,147 +323,73 @@ public final class Libc {
 
     /** mmap; returns a zero-length segment holding the address (callers reinterpret it to its size). */
     public static MemorySegment mmap(MemorySegment addr, long length, int prot, int flags, int fd, long offset) {
-        try {
-            MemorySegment p = (MemorySegment) MMAP.invokeExact(state(), addr, length, prot, flags, fd, offset);
-            if (p.address() == -1L) {
-                throw new NativeException("mmap", lastErrno(), "length " + length);
-            }
-            return p;
-        } catch (Throwable t) {
-            throw rethrow(t);
+        long p = sys(SYS_MMAP, addr.address(), length, prot, flags, fd, offset);
+        if (p == -1) {
+            throw new NativeException("mmap", lastErrno(), "length " + length);
         }
+        return MemorySegment.ofAddress(p);
     }
 
     public static void munmap(long address, long length) {
-        try {
-            check("munmap", (int) MUNMAP.invokeExact(state(), MemorySegment.ofAddress(address), length));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("munmap", sys(SYS_MUNMAP, address, length, 0, 0, 0, 0));
     }
 
     public static void madvise(MemorySegment addr, long length, int advice) {
-        try {
-            check("madvise", (int) MADVISE.invokeExact(state(), addr, length, advice));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("madvise", sys(SYS_MADVISE, addr.address(), length, advice, 0, 0, 0));
     }
 
     /** madvise that reports failure instead of throwing: advice the kernel may not support is optional. */
     public static int madviseOptional(MemorySegment addr, long length, int advice) {
-        try {
-            int r = (int) MADVISE.invokeExact(state(), addr, length, advice);
-            return r == 0 ? 0 : lastErrno();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return errnoOf(sys(SYS_MADVISE, addr.address(), length, advice, 0, 0, 0));
     }
 
     public static void ftruncate(int fd, long length) {
-        try {
-            check("ftruncate", (int) FTRUNCATE.invokeExact(state(), fd, length));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("ftruncate", sys(SYS_FTRUNCATE, fd, length, 0, 0, 0, 0));
     }
 
     public static void fallocate(int fd, int mode, long offset, long length) {
-        try {
-            check("fallocate", (int) FALLOCATE.invokeExact(state(), fd, mode, offset, length));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("fallocate", sys(SYS_FALLOCATE, fd, mode, offset, length, 0, 0));
     }
 
     public static void fsync(int fd) {
-        try {
-            check("fsync", (int) FSYNC.invokeExact(state(), fd));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("fsync", sys(SYS_FSYNC, fd, 0, 0, 0, 0, 0));
     }
 
     public static void fdatasync(int fd) {
-        try {
-            check("fdatasync", (int) FDATASYNC.invokeExact(state(), fd));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("fdatasync", sys(SYS_FDATASYNC, fd, 0, 0, 0, 0, 0));
     }
 
     /** flock; returns 0, or the errno when the lock is held elsewhere and LOCK_NB was given. */
     public static int flock(int fd, int operation) {
-        try {
-            int r = (int) FLOCK.invokeExact(state(), fd, operation);
-            if (r == 0) {
-                return 0;
-            }
-            int e = lastErrno();
-            if (e == Errno.EWOULDBLOCK) {
-                return e;
-            }
-            throw new NativeException("flock", e);
-        } catch (Throwable t) {
-            throw rethrow(t);
+        int e = errnoOf(sys(SYS_FLOCK, fd, operation, 0, 0, 0, 0));
+        if (e == 0 || e == Errno.EWOULDBLOCK) {
+            return e;
         }
+        throw new NativeException("flock", e);
     }
 
     public static int eventfd(int initial, int flags) {
-        try {
-            return check("eventfd", (int) EVENTFD.invokeExact(state(), initial, flags));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /**
-     * Adds {@code value} to an eventfd's counter. It takes the value by value, so it needs no
-     * buffer and allocates nothing: the interrupt path of every device calls it. Returns 0 or -1.
-     */
-    public static int eventfdWrite(int fd, long value) {
-        try {
-            return (int) EVENTFD_WRITE.invokeExact(fd, value);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return check("eventfd", sys(SYS_EVENTFD2, initial, flags, 0, 0, 0, 0));
     }
 
     public static int gettid() {
-        try {
-            return (int) GETTID.invokeExact();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(SYS_GETTID, 0, 0, 0, 0, 0, 0);
     }
 
     public static int getpid() {
-        try {
-            return (int) GETPID.invokeExact();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return (int) sys(SYS_GETPID, 0, 0, 0, 0, 0, 0);
     }
 
     /** tgkill; returns 0 or the errno (ESRCH when the thread has already gone). */
     public static int tgkill(int tgid, int tid, int signal) {
-        try {
-            int r = (int) TGKILL.invokeExact(state(), tgid, tid, signal);
-            return r == 0 ? 0 : lastErrno();
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        return errnoOf(sys(SYS_TGKILL, tgid, tid, signal, 0, 0, 0));
     }
 
-    /** pthread_sigmask returns the error number itself rather than setting errno. */
+    /** The calling thread's signal mask (glibc-sized sets; the kernel uses their first 64 bits). */
     public static void pthreadSigmask(int how, MemorySegment set, MemorySegment oldSet) {
-        try {
-            int r = (int) PTHREAD_SIGMASK.invokeExact(how, set, oldSet);
-            if (r != 0) {
-                throw new NativeException("pthread_sigmask", r);
-            }
-        } catch (Throwable t) {
-            throw rethrow(t);
+        long r = sys(SYS_RT_SIGPROCMASK, how, set.address(), oldSet.address(), KERNEL_SIGSET_BYTES, 0, 0);
+        if (r == -1) {
+            throw new NativeException("rt_sigprocmask", lastErrno());
         }
     }
 
@@ -552,130 +400,125 @@ public final class Libc {
      * the process if something delivers it.
      */
     public static void ignoreSignal(int signal) {
-        try {
-            MemorySegment old = (MemorySegment) SIGNAL.invokeExact(state(), signal, MemorySegment.ofAddress(1));
-            if (old.address() == -1L) {
-                throw new NativeException("signal", lastErrno());
-            }
-        } catch (Throwable t) {
-            throw rethrow(t);
+        try (Arena arena = Arena.ofConfined()) {
+            // struct kernel_sigaction { handler, flags, restorer, mask }: handler 1 is SIG_IGN.
+            MemorySegment act = arena.allocate(32, 8);
+            act.set(JAVA_LONG, 0, 1L);
+            check("rt_sigaction", sys(SYS_RT_SIGACTION, signal, act.address(), 0, KERNEL_SIGSET_BYTES, 0, 0));
         }
     }
 
     public static void schedSetaffinity(int tid, MemorySegment mask) {
-        try {
-            check("sched_setaffinity", (int) SCHED_SETAFFINITY.invokeExact(state(), tid, mask.byteSize(), mask));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("sched_setaffinity", sys(SYS_SCHED_SETAFFINITY, tid, mask.byteSize(), ptr(mask), 0, 0, 0));
     }
 
     /** prctl; returns 0 or the errno, since most prctl options are optional features. */
     public static int prctl(int option, long a2, long a3, long a4, long a5) {
-        try {
-            int r = (int) PRCTL.invokeExact(state(), option, a2, a3, a4, a5);
-            return r == -1 ? lastErrno() : 0;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** Creates and opens a unique file from a template ending in XXXXXX; returns the fd and the name. */
-    public static TempFile mkostemp(String template, int flags) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment name = arena.allocateFrom(template);
-            int fd = (int) MKOSTEMP.invokeExact(state(), name, flags);
-            if (fd < 0) {
-                throw new NativeException("mkostemp " + template, lastErrno());
-            }
-            return new TempFile(fd, name.getString(0));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    public record TempFile(int fd, String path) {
+        return errnoOf(sys(SYS_PRCTL, option, a2, a3, a4, a5, 0));
     }
 
     public static void unlink(String path) {
         try (Arena arena = Arena.ofConfined()) {
-            check("unlink " + path, (int) UNLINK.invokeExact(state(), arena.allocateFrom(path)));
-        } catch (Throwable t) {
-            throw rethrow(t);
+            check("unlink " + path, sys(SYS_UNLINKAT, AT_FDCWD, arena.allocateFrom(path).address(), 0, 0, 0, 0));
         }
     }
 
     /** poll; returns the number of ready fds, 0 on timeout, or -EINTR when interrupted. */
     public static int poll(MemorySegment fds, long nfds, int timeoutMillis) {
-        try {
-            int r = (int) POLL.invokeExact(state(), fds, nfds, timeoutMillis);
-            if (r == -1) {
-                int e = lastErrno();
-                if (e == Errno.EINTR) {
-                    return -Errno.EINTR;
-                }
-                throw new NativeException("poll", e);
+        long r = sys(SYS_POLL, ptr(fds), nfds, timeoutMillis, 0, 0, 0);
+        if (r == -1) {
+            int e = lastErrno();
+            if (e == Errno.EINTR) {
+                return -Errno.EINTR;
             }
-            return r;
-        } catch (Throwable t) {
-            throw rethrow(t);
+            throw new NativeException("poll", e);
         }
+        return (int) r;
     }
 
-    public static boolean isatty(int fd) {
-        try {
-            return (int) ISATTY.invokeExact(fd) == 1;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
-    }
-
-    /** struct termios is 60 bytes on x86-64 glibc. */
+    /** struct termios is 60 bytes in glibc; the kernel's (TCGETS) is its first 36, laid out the same. */
     public static final long TERMIOS_BYTES = 60;
     public static final int TCSANOW = 0;
 
+    public static boolean isatty(int fd) {
+        try (Arena arena = Arena.ofConfined()) {
+            return sys(SYS_IOCTL, fd, TCGETS, arena.allocate(TERMIOS_BYTES, 4).address(), 0, 0, 0) == 0;
+        }
+    }
+
     public static void tcgetattr(int fd, MemorySegment termios) {
-        try {
-            check("tcgetattr", (int) TCGETATTR.invokeExact(state(), fd, termios));
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        check("tcgetattr", sys(SYS_IOCTL, fd, TCGETS, ptr(termios), 0, 0, 0));
     }
 
+    /** Only TCSANOW, the one jkvm uses. */
     public static void tcsetattr(int fd, int action, MemorySegment termios) {
-        try {
-            check("tcsetattr", (int) TCSETATTR.invokeExact(state(), fd, action, termios));
-        } catch (Throwable t) {
-            throw rethrow(t);
+        if (action != TCSANOW) {
+            throw new IllegalArgumentException("only TCSANOW");
         }
+        check("tcsetattr", sys(SYS_IOCTL, fd, TCSETS, ptr(termios), 0, 0, 0));
     }
 
+    /** glibc's cfmakeraw, on the flag words: no echo, no line editing, no signals, 8-bit bytes. */
     public static void cfmakeraw(MemorySegment termios) {
-        try {
-            CFMAKERAW.invokeExact(termios);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        int iflag = termios.get(JAVA_INT, 0);
+        int oflag = termios.get(JAVA_INT, 4);
+        int cflag = termios.get(JAVA_INT, 8);
+        int lflag = termios.get(JAVA_INT, 12);
+        iflag &= ~(0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400); // IGNBRK BRKINT PARMRK ISTRIP INLCR IGNCR ICRNL IXON
+        oflag &= ~0x1;                                                     // OPOST
+        lflag &= ~(0x8 | 0x40 | 0x2 | 0x1 | 0x8000);                       // ECHO ECHONL ICANON ISIG IEXTEN
+        cflag = (cflag & ~(0x30 | 0x100)) | 0x30;                          // CSIZE PARENB, then CS8
+        termios.set(JAVA_INT, 0, iflag);
+        termios.set(JAVA_INT, 4, oflag);
+        termios.set(JAVA_INT, 8, cflag);
+        termios.set(JAVA_INT, 12, lflag);
+        termios.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 17 + 6, (byte) 1);  // c_cc[VMIN]
+        termios.set(java.lang.foreign.ValueLayout.JAVA_BYTE, 17 + 5, (byte) 0);  // c_cc[VTIME]
     }
 
+    /** strerror's text for an errno; its own downcall, built only when an error is reported. */
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
-            return s.getString(0);
+            MemorySegment s = (MemorySegment) Strerror.HANDLE.invokeExact(errno);
+            return s.reinterpret(Long.MAX_VALUE).getString(0);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
-    public static final int SC_PAGESIZE = 30;
-    public static final int SC_NPROCESSORS_ONLN = 84;
+    private static final class Strerror {
+        static final MethodHandle HANDLE = LINKER.downcallHandle(LOOKUP.find("strerror").orElseThrow(),
+                FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
 
-    public static long sysconf(int name) {
-        try {
-            return (long) SYSCONF.invokeExact(name);
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+    /** x86-64 pages are 4 KiB. */
+    public static final long PAGE_SIZE = 4096;
+
+    public static final int F_OFD_GETLK = 36;
+    public static final int F_OFD_SETLK = 37;
+    public static final short F_RDLCK = 0;
+    public static final short F_WRLCK = 1;
+    public static final short F_UNLCK = 2;
+    /** struct flock on x86-64: l_type, l_whence (shorts), l_start, l_len (off_t), l_pid. */
+    public static final long FLOCK_BYTES = 32;
+
+    /** fcntl with a pointer argument (struct flock for the F_OFD_* lock commands); returns 0 or the errno. */
+    public static int fcntlLock(int fd, int cmd, MemorySegment flock) {
+        return errnoOf(sys(SYS_FCNTL, fd, cmd, ptr(flock), 0, 0, 0));
+    }
+
+    public static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    public static final int FALLOC_FL_PUNCH_HOLE = 0x02;
+    public static final int FALLOC_FL_ZERO_RANGE = 0x10;
+
+    /** fallocate that reports the errno (0 on success) instead of throwing: callers fall back on EOPNOTSUPP. */
+    public static int fallocateErrno(int fd, int mode, long offset, long length) {
+        return errnoOf(sys(SYS_FALLOCATE, fd, mode, offset, length, 0, 0));
+    }
+
+    /** fdatasync or fsync reporting the errno (0 on success). */
+    public static int syncErrno(int fd, boolean dataOnly) {
+        return errnoOf(sys(dataOnly ? SYS_FDATASYNC : SYS_FSYNC, fd, 0, 0, 0, 0, 0));
     }
 
     /** Fills a glibc sigset_t (128 bytes) with exactly the given signals. */

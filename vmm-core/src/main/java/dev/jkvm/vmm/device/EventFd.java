@@ -27,7 +27,7 @@ public final class EventFd implements AutoCloseable {
 
     /** Adds 1; safe from any thread, allocates nothing. */
     public void signal() {
-        Libc.eventfdWrite(fd, 1);
+        Libc.eventfdSignal(fd);
     }
 
     /** A reader bound to one thread, with its own buffers, so that waiting allocates nothing. */
