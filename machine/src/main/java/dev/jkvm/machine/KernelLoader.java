@@ -33,7 +33,8 @@ final class KernelLoader {
     private KernelLoader() {
     }
 
-    static Loaded load(MachineConfig config, PcMemoryLayout layout, GuestMemory memory, KvmVcpu bsp) {
+    /** @param rsdp the ACPI RSDP's guest address for the kernel to find, or 0 when there are no ACPI tables */
+    static Loaded load(MachineConfig config, PcMemoryLayout layout, GuestMemory memory, KvmVcpu bsp, long rsdp) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment kernel = map(config.kernel(), "kernel", arena);
             KernelFormat format = KernelFormat.detect(kernel, config.kernel().toString());
@@ -54,7 +55,7 @@ final class KernelLoader {
             BootEntry entry = chooseEntry(config, elf);
             int pageDirectories = entry == BootEntry.LONG ? X86BootCpu.pageDirectories(layout.topOfRam()) : 0;
             List<E820Entry> memmap = E820Entry.forLayout(layout, BootLayout.bootDataEnd(pageDirectories));
-            long startInfo = PvhStartInfo.write(memory, config.append(), memmap, modules, 0);
+            long startInfo = PvhStartInfo.write(memory, config.append(), memmap, modules, rsdp);
             long address;
             if (entry == BootEntry.LONG) {
                 address = elf.jkvmEntry64().getAsLong();

@@ -113,7 +113,9 @@ public final class PcMachine implements AutoCloseable {
         vm = Vm.create(memory, config.smp().apicIds());
         configureCpus();
         addChipset();
+        addPcPlatform();
         addSerial();
+        addIde();
         for (DeviceConfig d : config.devices()) {
             switch (d) {
                 case DeviceConfig.IsaDebugExit x -> vm.pio().register(x.iobase(), x.iosize(), "isa-debug-exit", new IsaDebugExit(vm));
@@ -122,7 +124,21 @@ public final class PcMachine implements AutoCloseable {
         }
         // jkvm is the firmware: BARs get addresses and decoding is on before the kernel runs.
         pci.assignResources();
-        boot = KernelLoader.load(config, layout, memory, vm.vcpus().get(0));
+        long rsdp = installFirmwareTables();
+        boot = KernelLoader.load(config, layout, memory, vm.vcpus().get(0), rsdp);
+    }
+
+    /** The PC's fixed ISA devices: keyboard controller, CMOS RTC, PIIX4 power management, POST and reset ports. */
+    private void addPcPlatform() {
+    }
+
+    /** The PIIX3 IDE controller at 00:01.1 with its -hda..-hdd / -cdrom / if=ide drives. */
+    private void addIde() {
+    }
+
+    /** ACPI tables (or an MP table with acpi=off) in the BIOS area; returns the RSDP's address, or 0. */
+    private long installFirmwareTables() {
+        return 0;
     }
 
     /** The i440FX host bridge and the PIIX3 ISA bridge, with PCI interrupts steered as SeaBIOS leaves them. */
