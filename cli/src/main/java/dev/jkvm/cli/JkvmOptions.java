@@ -20,8 +20,12 @@ final class JkvmOptions {
     @Option(names = "-smp", paramLabel = "N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]", description = "vCPUs and topology")
     String smp;
 
-    @Option(names = "-cpu", paramLabel = "MODEL", description = "host or max (both: everything KVM offers)")
+    @Option(names = "-cpu", paramLabel = "MODEL[,+FEAT][,-FEAT][,FEAT=on|off]",
+            description = "host or max (both: everything KVM offers), with QEMU's feature names")
     String cpu;
+
+    @Option(names = "-vcpu-pin", paramLabel = "VCPU:CPULIST", description = "pin a vCPU thread to host CPUs, as libvirt's vcpupin")
+    List<String> vcpuPins = new ArrayList<>();
 
     @Option(names = "-kernel", paramLabel = "FILE", description = "the kernel to boot: an ELF with a PVH note")
     String kernel;

@@ -8,6 +8,7 @@ import dev.jkvm.machine.MachineConfig;
 import dev.jkvm.machine.SerialConfig;
 import dev.jkvm.machine.Sizes;
 import dev.jkvm.memory.RamOptions;
+import dev.jkvm.vmm.cpu.CpuModel;
 import dev.jkvm.vmm.cpu.CpuTopology;
 
 import java.nio.file.Path;
@@ -34,6 +35,9 @@ final class MachineOptions {
         }
         if (o.cpu != null) {
             b.cpuModel(cpu(o.cpu));
+        }
+        for (String pin : o.vcpuPins) {
+            vcpuPin(b, pin);
         }
         if (o.kernel == null) {
             throw new CliException("no -kernel given: jkvm has no firmware yet, so it boots a kernel image directly (try ./jkvm demo)");
@@ -156,13 +160,39 @@ final class MachineOptions {
     }
 
     static String cpu(String text) {
-        QemuOpts opts = QemuOpts.parse("-cpu", text, "model");
-        String model = opts.take("model", "");
-        if (!model.equals("host") && !model.equals("max")) {
-            throw new CliException("-cpu " + model + ": jkvm offers the host's CPU as KVM exposes it; use -cpu host or -cpu max");
+        try {
+            CpuModel.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new CliException("-cpu " + text + ": " + e.getMessage());
         }
-        opts.requireAllTaken(model);
-        return model;
+        return text;
+    }
+
+    /** -vcpu-pin VCPU:CPULIST, libvirt's vcpupin: "0:2", "1:2-3,6". */
+    static void vcpuPin(MachineConfig.Builder b, String text) {
+        int colon = text.indexOf(':');
+        try {
+            if (colon <= 0) {
+                throw new NumberFormatException();
+            }
+            int vcpu = Integer.parseInt(text.substring(0, colon).trim());
+            java.util.BitSet cpus = new java.util.BitSet();
+            for (String part : text.substring(colon + 1).split(",")) {
+                String[] range = part.trim().split("-");
+                int from = Integer.parseInt(range[0]);
+                int to = range.length > 1 ? Integer.parseInt(range[1]) : from;
+                if (range.length > 2 || from < 0 || to < from || to > 4095) {
+                    throw new NumberFormatException();
+                }
+                cpus.set(from, to + 1);
+            }
+            if (vcpu < 0) {
+                throw new NumberFormatException();
+            }
+            b.pinVcpu(vcpu, cpus);
+        } catch (NumberFormatException e) {
+            throw new CliException("-vcpu-pin " + text + ": expected VCPU:CPULIST, for example 0:2 or 1:2-3,6");
+        }
     }
 
     static SerialConfig serial(JkvmOptions o) {

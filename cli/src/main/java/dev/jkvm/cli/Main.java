@@ -23,7 +23,7 @@ public final class Main {
             "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-netdev", "-nic", "-net",
             "-bios", "-boot", "-monitor", "-qmp", "-chardev", "-object", "-numa", "-global", "-rtc", "-gdb", "-s", "-S",
             "-incoming", "-daemonize", "-pidfile", "-vga", "-vnc", "-usb", "-usbdevice", "-fda", "-fdb", "-blockdev",
-            "-overcommit", "-msg", "-d", "-D", "-trace", "-vcpu-pin");
+            "-overcommit", "-msg", "-d", "-D", "-trace");
 
     private Main() {
     }

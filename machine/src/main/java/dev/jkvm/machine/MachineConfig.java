@@ -26,7 +26,8 @@ public record MachineConfig(
         String name,
         boolean noReboot,
         RamOptions ram,
-        BootEntry entry) {
+        BootEntry entry,
+        java.util.Map<Integer, java.util.BitSet> vcpuPinning) {
 
     public static final long DEFAULT_MEMORY = 128L << 20;
 
@@ -35,6 +36,7 @@ public record MachineConfig(
         Objects.requireNonNull(serial);
         devices = List.copyOf(devices);
         drives = List.copyOf(drives);
+        vcpuPinning = java.util.Map.copyOf(vcpuPinning);
         append = append == null ? "" : append;
     }
 
@@ -57,6 +59,7 @@ public record MachineConfig(
         private boolean noReboot;
         private RamOptions ram = RamOptions.DEFAULT;
         private BootEntry entry = BootEntry.AUTO;
+        private final java.util.Map<Integer, java.util.BitSet> vcpuPinning = new java.util.HashMap<>();
 
         public Builder memoryBytes(long bytes) {
             this.memoryBytes = bytes;
@@ -123,6 +126,12 @@ public record MachineConfig(
             return ram;
         }
 
+        /** Pins vCPU {@code vcpu} (by index) to these host CPUs, as libvirt's vcpupin does. */
+        public Builder pinVcpu(int vcpu, java.util.BitSet hostCpus) {
+            vcpuPinning.put(vcpu, (java.util.BitSet) hostCpus.clone());
+            return this;
+        }
+
         public Builder entry(BootEntry bootEntry) {
             this.entry = bootEntry;
             return this;
@@ -132,7 +141,7 @@ public record MachineConfig(
             if (kernel == null) {
                 throw new MachineException("no kernel given: jkvm boots a -kernel image (there is no firmware yet)");
             }
-            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry);
+            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry, vcpuPinning);
         }
     }
 }

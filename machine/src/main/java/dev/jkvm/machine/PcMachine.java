@@ -27,7 +27,13 @@ import dev.jkvm.vmm.DeviceBus;
 import dev.jkvm.vmm.ExitStatus;
 import dev.jkvm.vmm.Vm;
 import dev.jkvm.vmm.VmConfigurationException;
+import dev.jkvm.vmm.cpu.CpuModel;
 import dev.jkvm.vmm.cpu.CpuidBuilder;
+
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import dev.jkvm.vmm.pci.PciAddress;
 import dev.jkvm.vmm.pci.PciBus;
 
@@ -210,11 +216,37 @@ public final class PcMachine implements AutoCloseable {
         return pci;
     }
 
+    /** IA32_MISC_ENABLE with fast strings, and the PAT's power-on value, as a CPU has them after reset. */
+    private static final Map<Integer, Long> RESET_MSRS = new TreeMap<>(Map.of(0x1a0, 1L, 0x277, 0x0007040600070406L));
+
     private void configureCpus() {
-        List<CpuidEntry> supported = vm.kvm().supportedCpuid();
-        for (KvmVcpu vcpu : vm.vcpus()) {
-            vcpu.setCpuid(CpuidBuilder.forVcpu(supported, config.smp(), vcpu.id()));
+        CpuModel model;
+        try {
+            model = CpuModel.parse(config.cpuModel());
+        } catch (IllegalArgumentException e) {
+            throw new MachineException("-cpu " + config.cpuModel() + ": " + e.getMessage());
         }
+        List<CpuidEntry> supported = vm.kvm().supportedCpuid();
+        Set<String> warned = new HashSet<>();
+        for (KvmVcpu vcpu : vm.vcpus()) {
+            List<CpuidEntry> cpuid = model.apply(CpuidBuilder.forVcpu(supported, config.smp(), vcpu.id()), w -> {
+                if (warned.add(w)) {
+                    System.err.println("jkvm: warning: " + w);
+                }
+            });
+            vcpu.setCpuid(cpuid);
+            vcpu.setMsrs(RESET_MSRS);
+        }
+        config.vcpuPinning().forEach((index, cpus) -> {
+            if (index >= config.smp().cpus()) {
+                throw new MachineException("-vcpu-pin: vCPU " + index + " does not exist (-smp " + config.smp().cpus() + ")");
+            }
+            int online = Runtime.getRuntime().availableProcessors();
+            if (cpus.length() > online) {
+                throw new MachineException("-vcpu-pin: host CPU " + (cpus.length() - 1) + " is not available (this host has " + online + ")");
+            }
+            vm.pinVcpu(index, cpus);
+        });
     }
 
     private void addSerial() {

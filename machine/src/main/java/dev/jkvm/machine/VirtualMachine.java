@@ -136,6 +136,18 @@ public final class VirtualMachine implements AutoCloseable {
             return this;
         }
 
+        /** QEMU's -cpu: "host" or "max", optionally with "+feature" / "-feature" words. */
+        public Builder cpu(String model) {
+            config.cpuModel(model);
+            return this;
+        }
+
+        /** Pins vCPU {@code vcpu} to these host CPUs. */
+        public Builder pinVcpu(int vcpu, java.util.BitSet hostCpus) {
+            config.pinVcpu(vcpu, hostCpus);
+            return this;
+        }
+
         public Builder kernel(Path kernel) {
             config.kernel(kernel);
             return this;

@@ -54,11 +54,13 @@ final class VcpuRunner implements Runnable {
     private final long runSize;
     private int tid;
     private boolean finished;
+    private final java.util.BitSet affinity;
     private long exits;
 
-    VcpuRunner(Vm vm, KvmVcpu vcpu) {
+    VcpuRunner(Vm vm, KvmVcpu vcpu, java.util.BitSet affinity) {
         this.vm = vm;
         this.vcpu = vcpu;
+        this.affinity = affinity;
         this.run = vcpu.run();
         this.runSize = run.byteSize();
         this.vcpuFd = vcpu.fd();
@@ -96,6 +98,9 @@ final class VcpuRunner implements Runnable {
     public void run() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment callState = Libc.allocateCallState(arena);
+            if (affinity != null) {
+                pin(arena);
+            }
             MemorySegment kickSet = Libc.sigset(arena, KICK_SIGNAL);
             MemorySegment zeroTimeout = arena.allocate(16, 8);
             Libc.pthreadSigmask(Libc.SIG_BLOCK, kickSet, MemorySegment.NULL);
@@ -110,6 +115,16 @@ final class VcpuRunner implements Runnable {
         } finally {
             finish();
         }
+    }
+
+    /** Restricts this vCPU thread to its host CPUs (the -vcpu-pin option). */
+    private void pin(Arena arena) {
+        long[] words = affinity.toLongArray();
+        MemorySegment mask = arena.allocate(Math.max(8, words.length * 8L), 8);
+        for (int i = 0; i < words.length; i++) {
+            mask.set(ValueLayout.JAVA_LONG, i * 8L, words[i]);
+        }
+        Libc.schedSetaffinity(0, mask);
     }
 
     private void loop(MemorySegment callState, MemorySegment kickSet, MemorySegment zeroTimeout) {

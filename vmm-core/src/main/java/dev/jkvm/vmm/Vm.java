@@ -51,6 +51,7 @@ public final class Vm implements VmControl, AutoCloseable {
     private final CompletableFuture<ExitStatus> exit = new CompletableFuture<>();
     private volatile boolean stopRequested;
     private volatile Consumer<String> resetHandler;
+    private final java.util.Map<Integer, java.util.BitSet> affinity = new java.util.HashMap<>();
     private boolean started;
     private boolean closed;
 
@@ -154,14 +155,26 @@ public final class Vm implements VmControl, AutoCloseable {
         this.resetHandler = handler;
     }
 
+    /** Pins the vCPU with this index (creation order) to host CPUs; takes effect when it starts. */
+    public synchronized void pinVcpu(int index, java.util.BitSet hostCpus) {
+        if (index < 0 || index >= vcpus.size()) {
+            throw new VmConfigurationException("vCPU " + index + " does not exist (the VM has " + vcpus.size() + ")");
+        }
+        if (hostCpus.isEmpty() || hostCpus.length() > Runtime.getRuntime().availableProcessors() * 4L + 1024) {
+            throw new VmConfigurationException("vCPU " + index + ": empty or impossible host CPU set " + hostCpus);
+        }
+        affinity.put(index, (java.util.BitSet) hostCpus.clone());
+    }
+
     /** Starts one platform thread per vCPU, named vcpu-N. */
     public synchronized void start() {
         if (started || closed) {
             throw new IllegalStateException(closed ? "VM is closed" : "VM already started");
         }
         started = true;
-        for (KvmVcpu v : vcpus) {
-            VcpuRunner runner = new VcpuRunner(this, v);
+        for (int i = 0; i < vcpus.size(); i++) {
+            KvmVcpu v = vcpus.get(i);
+            VcpuRunner runner = new VcpuRunner(this, v, affinity.get(i));
             runners.add(runner);
             threads.add(Thread.ofPlatform().name("vcpu-" + v.id()).daemon(true).start(runner));
         }
