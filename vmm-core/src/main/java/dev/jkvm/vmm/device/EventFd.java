@@ -25,9 +25,15 @@ public final class EventFd implements AutoCloseable {
         return fd;
     }
 
-    /** Adds 1; safe from any thread, allocates nothing. */
+    /**
+     * Adds 1; safe from any thread, allocates nothing. After close() it does nothing, so a late
+     * signal cannot reach whatever file later reuses the descriptor number (owners still close an
+     * EventFd only after the threads that signal it have stopped).
+     */
     public void signal() {
-        Libc.eventfdSignal(fd);
+        if (!closed) {
+            Libc.eventfdSignal(fd);
+        }
     }
 
     /** A reader bound to one thread, with its own buffers, so that waiting allocates nothing. */

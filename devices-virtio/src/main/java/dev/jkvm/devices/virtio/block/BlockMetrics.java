@@ -12,7 +12,6 @@ public final class BlockMetrics {
     public final LongAdder discards = new LongAdder();
     public final LongAdder ioErrors = new LongAdder();
     public final LongAdder rejected = new LongAdder();
-    public final LongAdder interrupts = new LongAdder();
 
     @Override
     public String toString() {

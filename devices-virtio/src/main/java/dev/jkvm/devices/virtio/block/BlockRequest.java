@@ -89,8 +89,8 @@ public sealed interface BlockRequest {
         }
         MemorySegment[] buffers = in ? slices(chain, chain.readableSegments(), chain.segmentCount(), 0, bytes)
                 : slices(chain, 0, chain.readableSegments(), HEADER_BYTES, bytes);
-        if (buffers.length > limits.maxSegments() + 2L) {
-            return new Rejected(chain, status, S_IOERR, buffers.length + " data segments exceed seg_max");
+        if (buffers.length > limits.maxSegments()) {
+            return new Rejected(chain, status, S_IOERR, buffers.length + " data segments exceed seg_max " + limits.maxSegments());
         }
         return in ? new Read(chain, status, sector * SECTOR, buffers, bytes) : new Write(chain, status, sector * SECTOR, buffers, bytes);
     }
@@ -101,8 +101,12 @@ public sealed interface BlockRequest {
             return new Rejected(chain, status, S_IOERR, "discard on a read-only disk");
         }
         long bytes = chain.readableBytes() - HEADER_BYTES;
-        if (bytes == 0 || bytes % SEGMENT_BYTES != 0 || bytes / SEGMENT_BYTES > limits.maxDiscardSegments()) {
+        if (bytes == 0 || bytes % SEGMENT_BYTES != 0) {
             return new Rejected(chain, status, S_IOERR, "bad discard segment list of " + bytes + " bytes");
+        }
+        if (bytes / SEGMENT_BYTES > limits.maxDiscardSegments()) {
+            // More segments than max_discard_seg: QEMU answers UNSUPP, and so do we.
+            return new Rejected(chain, status, S_UNSUPP, (bytes / SEGMENT_BYTES) + " discard segments exceed the limit");
         }
         int n = (int) (bytes / SEGMENT_BYTES);
         byte[] seg = new byte[SEGMENT_BYTES];

@@ -32,20 +32,23 @@ final class ImageLock {
         int shared = writable ? READ | WRITE_UNCHANGED : READ | WRITE_UNCHANGED | RESIZE;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment flock = arena.allocate(Libc.FLOCK_BYTES, 8);
-            for (int bit = 0; bit < PERM_NAMES.length; bit++) {
-                if ((perm & (1 << bit)) != 0 && held(fd, flock, SHARED_BASE + bit)) {
-                    throw conflict(PERM_NAMES[bit], false, path);
-                }
-                if ((shared & (1 << bit)) == 0 && held(fd, flock, PERM_BASE + bit)) {
-                    throw conflict(PERM_NAMES[bit], true, path);
-                }
-            }
+            // Lock first, then check, as QEMU does: two openers that checked first could both find
+            // nothing and both go on. Our own locks do not show in F_OFD_GETLK; on a conflict the
+            // caller closes the fd, which drops them.
             for (int bit = 0; bit < PERM_NAMES.length; bit++) {
                 if ((perm & (1 << bit)) != 0) {
                     lock(fd, flock, PERM_BASE + bit, path);
                 }
                 if ((shared & (1 << bit)) == 0) {
                     lock(fd, flock, SHARED_BASE + bit, path);
+                }
+            }
+            for (int bit = 0; bit < PERM_NAMES.length; bit++) {
+                if ((perm & (1 << bit)) != 0 && held(fd, flock, SHARED_BASE + bit)) {
+                    throw conflict(PERM_NAMES[bit], false, path);
+                }
+                if ((shared & (1 << bit)) == 0 && held(fd, flock, PERM_BASE + bit)) {
+                    throw conflict(PERM_NAMES[bit], true, path);
                 }
             }
         }

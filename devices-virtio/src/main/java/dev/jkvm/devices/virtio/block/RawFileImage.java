@@ -243,7 +243,8 @@ public final class RawFileImage implements BlockImage {
         if (readOnly) {
             return Errno.EROFS;
         }
-        if (!discardEnabled) {
+        if (!discardEnabled || length == 0) {
+            // fallocate() calls an empty range EINVAL; there is nothing to deallocate.
             return 0;
         }
         int e = Libc.fallocateErrno(fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length);

@@ -37,7 +37,9 @@ public final class SnapshotImage implements BlockImage {
             try {
                 try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
                     ch.truncate(0);
-                    ch.write(java.nio.ByteBuffer.allocate(1), Math.max(0, base.size() - 1));
+                    if (base.size() > 0) {
+                        ch.write(java.nio.ByteBuffer.allocate(1), base.size() - 1);
+                    }
                 }
                 return new SnapshotImage(base, RawFileImage.open(tmp, false, CacheMode.UNSAFE, true), discard);
             } finally {

@@ -316,8 +316,19 @@ public final class VirtioBlock implements VirtioDevice {
         }
     }
 
-    /** Runs a request against the image; returns the status byte and, above it, bytes written to the guest. */
+    /**
+     * Runs a request against the image; returns the status byte and, above it, bytes written to
+     * the guest. An image must not throw, but if one does, only this request fails.
+     */
     private long execute(BlockRequest request, IoContext io) {
+        try {
+            return executeChecked(request, io);
+        } catch (RuntimeException e) {
+            return ioError();
+        }
+    }
+
+    private long executeChecked(BlockRequest request, IoContext io) {
         return switch (request) {
             case BlockRequest.Read r -> {
                 int e = image.read(r.offset(), r.buffers(), r.buffers().length, io);

@@ -305,9 +305,9 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
         int q = queueSelect;
         long value = switch ((int) offset) {
             case 0x00 -> Integer.toUnsignedLong(deviceFeatureSelect);
-            case 0x04 -> deviceFeatureSelect < 2 ? (offeredFeatures >>> (32 * deviceFeatureSelect)) & 0xffffffffL : 0;
+            case 0x04 -> Integer.compareUnsigned(deviceFeatureSelect, 2) < 0 ? (offeredFeatures >>> (32 * deviceFeatureSelect)) & 0xffffffffL : 0;
             case 0x08 -> Integer.toUnsignedLong(driverFeatureSelect);
-            case 0x0c -> driverFeatureSelect < 2 ? (driverFeatures >>> (32 * driverFeatureSelect)) & 0xffffffffL : 0;
+            case 0x0c -> Integer.compareUnsigned(driverFeatureSelect, 2) < 0 ? (driverFeatures >>> (32 * driverFeatureSelect)) & 0xffffffffL : 0;
             case 0x10 -> configVector;
             case 0x12 -> queues.length;
             case 0x14 -> status;
@@ -336,7 +336,7 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
             case 0x00 -> deviceFeatureSelect = (int) value;
             case 0x08 -> driverFeatureSelect = (int) value;
             case 0x0c -> {
-                if (driverFeatureSelect < 2 && (status & STATUS_FEATURES_OK) == 0) {
+                if (Integer.compareUnsigned(driverFeatureSelect, 2) < 0 && (status & STATUS_FEATURES_OK) == 0) {
                     int shift = 32 * driverFeatureSelect;
                     driverFeatures = (driverFeatures & ~(0xffffffffL << shift)) | ((value & 0xffffffffL) << shift);
                 }

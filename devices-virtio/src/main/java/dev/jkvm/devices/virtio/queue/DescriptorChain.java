@@ -30,7 +30,7 @@ public final class DescriptorChain {
         long w = 0;
         for (int i = 0; i < count; i++) {
             if (i < readableCount) {
-                r += lengths[i];
+                r += Integer.toUnsignedLong(lengths[i]);
             } else {
                 w += Integer.toUnsignedLong(lengths[i]);
             }
@@ -85,7 +85,7 @@ public final class DescriptorChain {
         long skip = offset;
         int done = 0;
         for (int i = 0; i < readableCount && done < length; i++) {
-            long len = lengths[i];
+            long len = Integer.toUnsignedLong(lengths[i]);
             if (skip >= len) {
                 skip -= len;
                 continue;

@@ -108,7 +108,16 @@ public final class SplitVirtqueue {
         }
         int availIdx = memory.read16Acquire(availRing + 2);
         if (availIdx == lastAvail) {
-            return null;
+            if (!eventIdx) {
+                return null;
+            }
+            // The avail_event the last pop stored must be visible before the index is read again,
+            // or the driver can skip its kick while the device goes to sleep on an empty ring.
+            VarHandle.fullFence();
+            availIdx = memory.read16Acquire(availRing + 2);
+            if (availIdx == lastAvail) {
+                return null;
+            }
         }
         if (((availIdx - lastAvail) & 0xffff) > size) {
             throw new VirtqueueViolation("available index moved by " + ((availIdx - lastAvail) & 0xffff) + " in a queue of " + size);
