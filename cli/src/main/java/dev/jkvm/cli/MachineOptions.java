@@ -1,7 +1,7 @@
 package dev.jkvm.cli;
 
-import dev.jkvm.devices.virtio.block.CacheMode;
-import dev.jkvm.devices.virtio.block.DriveOptions;
+import dev.jkvm.backends.block.CacheMode;
+import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.machine.BootEntry;
 import dev.jkvm.machine.DeviceConfig;
 import dev.jkvm.machine.MachineConfig;
@@ -80,6 +80,15 @@ final class MachineOptions {
             String accel = machine.take("accel");
             if (accel != null && !accel.equals("kvm")) {
                 throw new CliException("-machine accel=" + accel + ": jkvm only runs on KVM");
+            }
+            String acpi = machine.take("acpi");
+            if (acpi != null) {
+                // QEMU's acpi is OnOffAuto; auto means on for the pc machine.
+                b.acpi(switch (acpi.toLowerCase(Locale.ROOT)) {
+                    case "on", "yes", "true", "y", "auto" -> true;
+                    case "off", "no", "false", "n" -> false;
+                    default -> throw new CliException("-machine acpi=" + acpi + ": expected on, off or auto");
+                });
             }
             String entry = machine.take("entry");
             if (entry != null) {

@@ -1,6 +1,6 @@
 package dev.jkvm.machine;
 
-import dev.jkvm.devices.virtio.block.DriveOptions;
+import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.memory.RamOptions;
 import dev.jkvm.vmm.cpu.CpuTopology;
 
@@ -27,7 +27,8 @@ public record MachineConfig(
         boolean noReboot,
         RamOptions ram,
         BootEntry entry,
-        java.util.Map<Integer, java.util.BitSet> vcpuPinning) {
+        java.util.Map<Integer, java.util.BitSet> vcpuPinning,
+        boolean acpi) {
 
     public static final long DEFAULT_MEMORY = 128L << 20;
 
@@ -60,6 +61,7 @@ public record MachineConfig(
         private RamOptions ram = RamOptions.DEFAULT;
         private BootEntry entry = BootEntry.AUTO;
         private final java.util.Map<Integer, java.util.BitSet> vcpuPinning = new java.util.HashMap<>();
+        private boolean acpi = true;
 
         public Builder memoryBytes(long bytes) {
             this.memoryBytes = bytes;
@@ -132,6 +134,12 @@ public record MachineConfig(
             return this;
         }
 
+        /** -machine acpi=on|off: ACPI tables (and an MP table) with on, the default; only the MP table with off. */
+        public Builder acpi(boolean on) {
+            this.acpi = on;
+            return this;
+        }
+
         public Builder entry(BootEntry bootEntry) {
             this.entry = bootEntry;
             return this;
@@ -141,7 +149,7 @@ public record MachineConfig(
             if (kernel == null) {
                 throw new MachineException("no kernel given: jkvm boots a -kernel image (there is no firmware yet)");
             }
-            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry, vcpuPinning);
+            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry, vcpuPinning, acpi);
         }
     }
 }

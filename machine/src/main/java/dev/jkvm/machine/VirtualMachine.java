@@ -1,7 +1,7 @@
 package dev.jkvm.machine;
 
 import dev.jkvm.devices.legacy.serial.SerialCapture;
-import dev.jkvm.devices.virtio.block.DriveOptions;
+import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.memory.RamOptions;
 import dev.jkvm.vmm.ExitStatus;
 import dev.jkvm.vmm.cpu.CpuTopology;

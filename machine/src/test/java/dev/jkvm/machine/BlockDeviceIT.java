@@ -1,7 +1,7 @@
 package dev.jkvm.machine;
 
-import dev.jkvm.devices.virtio.block.CacheMode;
-import dev.jkvm.devices.virtio.block.DriveOptions;
+import dev.jkvm.backends.block.CacheMode;
+import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.vmm.ExitStatus;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

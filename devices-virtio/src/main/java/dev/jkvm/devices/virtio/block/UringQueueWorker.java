@@ -1,5 +1,9 @@
 package dev.jkvm.devices.virtio.block;
 
+import dev.jkvm.backends.block.BlockImage;
+import dev.jkvm.backends.block.IoContext;
+import dev.jkvm.backends.block.IoUring;
+import dev.jkvm.backends.block.RawFileImage;
 import dev.jkvm.devices.virtio.VirtioContext;
 import dev.jkvm.devices.virtio.queue.DescriptorChain;
 import dev.jkvm.devices.virtio.queue.SplitVirtqueue;

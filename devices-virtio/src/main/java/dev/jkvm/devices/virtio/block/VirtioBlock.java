@@ -1,5 +1,8 @@
 package dev.jkvm.devices.virtio.block;
 
+import dev.jkvm.backends.block.BlockImage;
+import dev.jkvm.backends.block.DriveOptions;
+import dev.jkvm.backends.block.IoContext;
 import dev.jkvm.devices.virtio.VirtioContext;
 import dev.jkvm.devices.virtio.VirtioDevice;
 import dev.jkvm.devices.virtio.VirtioFeatures;

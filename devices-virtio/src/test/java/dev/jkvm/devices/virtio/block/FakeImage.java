@@ -1,5 +1,7 @@
 package dev.jkvm.devices.virtio.block;
 
+import dev.jkvm.backends.block.BlockImage;
+import dev.jkvm.backends.block.IoContext;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;

@@ -1,5 +1,10 @@
 package dev.jkvm.devices.virtio.block;
 
+import dev.jkvm.backends.block.BlockImage;
+import dev.jkvm.backends.block.CacheMode;
+import dev.jkvm.backends.block.DriveOptions;
+import dev.jkvm.backends.block.IoUring;
+import dev.jkvm.backends.block.RawFileImage;
 import dev.jkvm.devices.virtio.DriverRing;
 import dev.jkvm.devices.virtio.FakeMsi;
 import dev.jkvm.devices.virtio.TestGuest;

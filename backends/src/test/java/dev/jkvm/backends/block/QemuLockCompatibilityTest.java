@@ -1,4 +1,4 @@
-package dev.jkvm.devices.virtio.block;
+package dev.jkvm.backends.block;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
-import static dev.jkvm.devices.virtio.TestGuest.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -185,5 +184,16 @@ class QemuLockCompatibilityTest {
         p.destroy();
         assertTrue(p.waitFor(30, TimeUnit.SECONDS));
         RawFileImage.open(img, false, CacheMode.WRITEBACK, false).close();
+    }
+
+    /** Polls a condition that another process makes true, with a deadline. */
+    private static void await(String what, java.util.function.BooleanSupplier condition) {
+        long deadline = System.nanoTime() + java.time.Duration.ofSeconds(60).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(10_000_000);
+        }
     }
 }

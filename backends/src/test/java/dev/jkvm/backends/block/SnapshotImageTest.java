@@ -1,4 +1,4 @@
-package dev.jkvm.devices.virtio.block;
+package dev.jkvm.backends.block;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

@@ -1,4 +1,4 @@
-package dev.jkvm.devices.virtio.block;
+package dev.jkvm.backends.block;
 
 /** An image that cannot be used: missing, locked, unreadable, a bad size. One line for the user. */
 public final class ImageException extends RuntimeException {

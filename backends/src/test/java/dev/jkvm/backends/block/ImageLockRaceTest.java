@@ -1,4 +1,4 @@
-package dev.jkvm.devices.virtio.block;
+package dev.jkvm.backends.block;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

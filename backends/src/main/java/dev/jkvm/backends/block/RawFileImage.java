@@ -1,4 +1,4 @@
-package dev.jkvm.devices.virtio.block;
+package dev.jkvm.backends.block;
 
 import dev.jkvm.os.Errno;
 import dev.jkvm.os.Libc;
@@ -79,16 +79,16 @@ public final class RawFileImage implements BlockImage {
     }
 
     /** The open file, for engines (io_uring) that issue their own system calls on it. */
-    int fd() {
+    public int fd() {
         return fd;
     }
 
     /** Whether a guest FLUSH must reach the disk (false for cache=unsafe and read-only images). */
-    boolean flushes() {
+    public boolean flushes() {
         return !readOnly && cache.honoursFlush();
     }
 
-    boolean needsBounce(long offset, MemorySegment[] buffers, int count) {
+    public boolean needsBounce(long offset, MemorySegment[] buffers, int count) {
         if (!cache.direct()) {
             return false;
         }
