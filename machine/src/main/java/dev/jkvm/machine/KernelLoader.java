@@ -4,6 +4,8 @@ import dev.jkvm.kvm.KvmVcpu;
 import dev.jkvm.memory.GuestMemory;
 import dev.jkvm.memory.PcMemoryLayout;
 import dev.jkvm.vmm.boot.BootLayout;
+import dev.jkvm.vmm.boot.BootParams;
+import dev.jkvm.vmm.boot.BzImage;
 import dev.jkvm.vmm.boot.E820Entry;
 import dev.jkvm.vmm.boot.ElfImage;
 import dev.jkvm.vmm.boot.KernelFormat;
@@ -26,8 +28,11 @@ import java.util.List;
 final class KernelLoader {
     private static final long PAGE = 4096;
 
-    /** How the kernel was entered, for messages and tests. */
-    record Loaded(KernelFormat format, BootEntry entry, long entryAddress, long startInfo) {
+    /**
+     * How the kernel was entered, for messages and tests. {@code bootInfo} is the address the
+     * kernel gets in a register: the PVH start_info for an ELF, the boot_params (zero page) for a bzImage.
+     */
+    record Loaded(KernelFormat format, BootEntry entry, long entryAddress, long bootInfo) {
     }
 
     private KernelLoader() {
@@ -39,7 +44,7 @@ final class KernelLoader {
             MemorySegment kernel = map(config.kernel(), "kernel", arena);
             KernelFormat format = KernelFormat.detect(kernel, config.kernel().toString());
             if (format == KernelFormat.BZIMAGE) {
-                throw new MachineException("kernel " + config.kernel() + " is a bzImage; this jkvm boots ELF kernels (vmlinux or a PVH ELF) only");
+                return loadBzImage(config, layout, memory, bsp, rsdp, kernel, arena);
             }
             ElfImage elf = ElfImage.parse(kernel, config.kernel().toString());
             long imageTop = elf.load(memory);
@@ -68,6 +73,40 @@ final class KernelLoader {
         } catch (KernelImageException e) {
             throw new MachineException(e.getMessage());
         }
+    }
+
+    /**
+     * Linux's 64-bit boot protocol: the protected-mode kernel at 1 MiB, the initrd as high as it
+     * may go, the command line at {@link BootLayout#CMDLINE}, the zero page at
+     * {@link BootLayout#ZERO_PAGE}, and the BSP in long mode at load address + 0x200 with RSI
+     * pointing at the zero page.
+     */
+    private static Loaded loadBzImage(MachineConfig config, PcMemoryLayout layout, GuestMemory memory, KvmVcpu bsp, long rsdp,
+                                      MemorySegment kernel, Arena arena) {
+        String name = config.kernel().toString();
+        if (config.entry() == BootEntry.PVH) {
+            throw new MachineException("kernel " + name + " is a bzImage, which has no PVH entry; entry=pvh needs an ELF with a PVH note");
+        }
+        BzImage image = BzImage.parse(kernel, name);
+        long loadAddress = BzImage.LOAD_ADDRESS;
+        long lowRamEnd = layout.lowRamSize();
+        image.load(memory, loadAddress, lowRamEnd);
+
+        BootParams.Ramdisk ramdisk = null;
+        if (config.initrd() != null) {
+            MemorySegment initrd = map(config.initrd(), "initrd", arena);
+            long at = image.placeInitrd(loadAddress, lowRamEnd, initrd.byteSize(), config.initrd().toString());
+            memory.write(at, initrd);
+            ramdisk = new BootParams.Ramdisk(at, initrd.byteSize());
+        }
+        BootParams.writeCommandLine(memory, BootLayout.CMDLINE, image, config.append());
+
+        int pageDirectories = X86BootCpu.pageDirectories(layout.topOfRam());
+        List<E820Entry> memmap = E820Entry.forLayout(layout, BootLayout.bootDataEnd(pageDirectories));
+        BootParams.write(memory, BootLayout.ZERO_PAGE, image, loadAddress, BootLayout.CMDLINE, ramdisk, memmap, rsdp);
+        long entry = loadAddress + BzImage.ENTRY64_OFFSET;
+        X86BootCpu.enterLinux64(bsp, memory, layout.topOfRam(), entry, BootLayout.ZERO_PAGE);
+        return new Loaded(KernelFormat.BZIMAGE, BootEntry.LONG, entry, BootLayout.ZERO_PAGE);
     }
 
     private static BootEntry chooseEntry(MachineConfig config, ElfImage elf) {

@@ -23,6 +23,9 @@ public final class X86BootCpu {
     public static final int SEL_DATA = 0x10;
     public static final int SEL_CODE32 = 0x18;
     public static final int SEL_TSS = 0x20;
+    /** Linux's 64-bit boot protocol wants CS = __BOOT_CS (0x10) and DS/ES/SS = __BOOT_DS (0x18). */
+    public static final int LINUX_BOOT_CS = 0x10;
+    public static final int LINUX_BOOT_DS = 0x18;
 
     private static final long CR0_PE = 1L;
     private static final long CR0_MP = 1L << 1;
@@ -53,6 +56,21 @@ public final class X86BootCpu {
     }
 
     private static final int GDT_LIMIT = SEL_TSS + 16 - 1;
+
+    /**
+     * The GDT of Linux's 64-bit boot protocol (boot.rst): flat 4 GiB __BOOT_CS (execute/read,
+     * 64-bit) at 0x10 and __BOOT_DS (read/write) at 0x18, as the kernel's own boot GDT has them;
+     * entry 1 stays null and the TSS keeps its place at 0x20, so the GDT has the same size.
+     */
+    static void writeLinuxGdt(GuestMemory mem) {
+        long g = BootLayout.GDT;
+        mem.write64(g, 0);
+        mem.write64(g + 0x08, 0);
+        mem.write64(g + LINUX_BOOT_CS, SegmentDescriptor.code64(LINUX_BOOT_CS).gdtEntry());
+        mem.write64(g + LINUX_BOOT_DS, SegmentDescriptor.data(LINUX_BOOT_DS).gdtEntry());
+        mem.write64(g + SEL_TSS, SegmentDescriptor.tss(SEL_TSS, 0, 0x67).gdtEntry());
+        mem.write64(g + SEL_TSS + 8, 0);
+    }
 
     /**
      * Builds identity page tables with 2 MiB pages over [0, mapTop), rounded up to a GiB; the
@@ -97,6 +115,34 @@ public final class X86BootCpu {
         s.setEfer(EFER_LME | EFER_LMA);
         vcpu.setSregs(s);
         vcpu.setRegs(new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RDI, startInfo).set(Reg.RBX, startInfo));
+        vcpu.setFpuDefaults();
+    }
+
+    /**
+     * Linux's 64-bit boot protocol entry: long mode with paging on and everything up to
+     * {@code mapTop} (which covers the kernel, its init_size, the zero page and the command line)
+     * identity mapped, CS = __BOOT_CS and DS/ES/SS = __BOOT_DS from a loaded GDT, interrupts off,
+     * RSI = the boot_params and RIP = {@code entry} (the load address + 0x200).
+     */
+    public static void enterLinux64(KvmVcpu vcpu, GuestMemory mem, long mapTop, long entry, long bootParams) {
+        writeLinuxGdt(mem);
+        writeIdentityMap(mem, mapTop);
+        KvmSregs s = vcpu.getSregs();
+        s.set(Seg.CS, SegmentDescriptor.code64(LINUX_BOOT_CS));
+        SegmentDescriptor data = SegmentDescriptor.data(LINUX_BOOT_DS);
+        for (Seg seg : new Seg[] {Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS}) {
+            s.set(seg, data);
+        }
+        s.set(Seg.TR, SegmentDescriptor.tss(SEL_TSS, 0, 0x67));
+        s.setGdt(BootLayout.GDT, GDT_LIMIT);
+        s.setIdt(0, 0);
+        s.setCr3(BootLayout.PML4);
+        s.setCr4(CR4_PAE);
+        s.setCr0(CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
+        s.setEfer(EFER_LME | EFER_LMA);
+        vcpu.setSregs(s);
+        // RFLAGS = 2: only the always-one bit, so IF = 0.
+        vcpu.setRegs(new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RSI, bootParams));
         vcpu.setFpuDefaults();
     }
 
