@@ -27,13 +27,13 @@ final class JkvmOptions {
     @Option(names = "-vcpu-pin", paramLabel = "VCPU:CPULIST", description = "pin a vCPU thread to host CPUs, as libvirt's vcpupin")
     List<String> vcpuPins = new ArrayList<>();
 
-    @Option(names = "-kernel", paramLabel = "FILE", description = "the kernel to boot: an ELF with a PVH note")
+    @Option(names = "-kernel", paramLabel = "FILE", description = "the kernel to boot: a Linux bzImage, or an ELF with a PVH note (vmlinux) or jkvm's 64-bit note")
     String kernel;
 
     @Option(names = "-append", paramLabel = "CMDLINE", description = "the kernel command line")
     String append;
 
-    @Option(names = "-initrd", paramLabel = "FILE", description = "an initial RAM disk, passed as a PVH module")
+    @Option(names = "-initrd", paramLabel = "FILE", description = "an initial RAM disk (the boot protocol's ramdisk for a bzImage, a PVH module for an ELF)")
     String initrd;
 
     @Option(names = "-nographic", description = "no display; COM1 on stdio with Ctrl-A escapes (the default)")
