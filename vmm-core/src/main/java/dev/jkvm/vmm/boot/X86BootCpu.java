@@ -98,24 +98,8 @@ public final class X86BootCpu {
     /** Direct 64-bit entry at {@code entry} with paging over [0, mapTop). */
     public static void enterLongMode(KvmVcpu vcpu, GuestMemory mem, long mapTop, long entry, long startInfo) {
         writeGdt(mem);
-        writeIdentityMap(mem, mapTop);
-        KvmSregs s = vcpu.getSregs();
-        s.set(Seg.CS, SegmentDescriptor.code64(SEL_CODE64));
-        SegmentDescriptor data = SegmentDescriptor.data(SEL_DATA);
-        for (Seg seg : new Seg[] {Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS}) {
-            s.set(seg, data);
-        }
-        s.set(Seg.TR, SegmentDescriptor.tss(SEL_TSS, 0, 0x67));
-        s.setGdt(BootLayout.GDT, GDT_LIMIT);
-        // An empty IDT turns any exception into a triple fault, which jkvm reports, rather than a jump to 0.
-        s.setIdt(0, 0);
-        s.setCr3(BootLayout.PML4);
-        s.setCr4(CR4_PAE);
-        s.setCr0(CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
-        s.setEfer(EFER_LME | EFER_LMA);
-        vcpu.setSregs(s);
-        vcpu.setRegs(new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RDI, startInfo).set(Reg.RBX, startInfo));
-        vcpu.setFpuDefaults();
+        longMode(vcpu, mem, mapTop, SEL_CODE64, SEL_DATA,
+                new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RDI, startInfo).set(Reg.RBX, startInfo));
     }
 
     /**
@@ -126,23 +110,21 @@ public final class X86BootCpu {
      */
     public static void enterLinux64(KvmVcpu vcpu, GuestMemory mem, long mapTop, long entry, long bootParams) {
         writeLinuxGdt(mem);
+        // RFLAGS = 2: only the always-one bit, so IF = 0.
+        longMode(vcpu, mem, mapTop, LINUX_BOOT_CS, LINUX_BOOT_DS,
+                new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RSI, bootParams));
+    }
+
+    private static void longMode(KvmVcpu vcpu, GuestMemory mem, long mapTop, int codeSelector, int dataSelector, KvmRegs regs) {
         writeIdentityMap(mem, mapTop);
         KvmSregs s = vcpu.getSregs();
-        s.set(Seg.CS, SegmentDescriptor.code64(LINUX_BOOT_CS));
-        SegmentDescriptor data = SegmentDescriptor.data(LINUX_BOOT_DS);
-        for (Seg seg : new Seg[] {Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS}) {
-            s.set(seg, data);
-        }
-        s.set(Seg.TR, SegmentDescriptor.tss(SEL_TSS, 0, 0x67));
-        s.setGdt(BootLayout.GDT, GDT_LIMIT);
-        s.setIdt(0, 0);
+        flatSegments(s, SegmentDescriptor.code64(codeSelector), dataSelector);
         s.setCr3(BootLayout.PML4);
         s.setCr4(CR4_PAE);
         s.setCr0(CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG);
         s.setEfer(EFER_LME | EFER_LMA);
         vcpu.setSregs(s);
-        // RFLAGS = 2: only the always-one bit, so IF = 0.
-        vcpu.setRegs(new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RSI, bootParams));
+        vcpu.setRegs(regs);
         vcpu.setFpuDefaults();
     }
 
@@ -150,14 +132,7 @@ public final class X86BootCpu {
     public static void enterPvh32(KvmVcpu vcpu, GuestMemory mem, long entry, long startInfo) {
         writeGdt(mem);
         KvmSregs s = vcpu.getSregs();
-        s.set(Seg.CS, SegmentDescriptor.code32(SEL_CODE32));
-        SegmentDescriptor data = SegmentDescriptor.data(SEL_DATA);
-        for (Seg seg : new Seg[] {Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS}) {
-            s.set(seg, data);
-        }
-        s.set(Seg.TR, SegmentDescriptor.tss(SEL_TSS, 0, 0x67));
-        s.setGdt(BootLayout.GDT, GDT_LIMIT);
-        s.setIdt(0, 0);
+        flatSegments(s, SegmentDescriptor.code32(SEL_CODE32), SEL_DATA);
         s.setCr0(CR0_PE | CR0_ET);
         s.setCr3(0);
         s.setCr4(0);
@@ -165,5 +140,18 @@ public final class X86BootCpu {
         vcpu.setSregs(s);
         vcpu.setRegs(new KvmRegs().set(Reg.RIP, entry).set(Reg.RFLAGS, 2).set(Reg.RBX, startInfo));
         vcpu.setFpuDefaults();
+    }
+
+    /** Flat segments from jkvm's boot GDT, a busy TSS, and an empty IDT. */
+    private static void flatSegments(KvmSregs s, SegmentDescriptor code, int dataSelector) {
+        s.set(Seg.CS, code);
+        SegmentDescriptor data = SegmentDescriptor.data(dataSelector);
+        for (Seg seg : new Seg[] {Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS}) {
+            s.set(seg, data);
+        }
+        s.set(Seg.TR, SegmentDescriptor.tss(SEL_TSS, 0, 0x67));
+        s.setGdt(BootLayout.GDT, GDT_LIMIT);
+        // An empty IDT turns any exception into a triple fault, which jkvm reports, rather than a jump to 0.
+        s.setIdt(0, 0);
     }
 }
