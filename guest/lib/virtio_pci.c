@@ -13,6 +13,18 @@ static uint8_t ring_mem[VIRTIO_MAX_DEVS][VIRTIO_MAX_QUEUES][3][PAGE] __attribute
 /* One indirect table per device slot (only one chain is in flight at a time). */
 static struct virtq_desc indirect[VIRTIO_MAX_DEVS][VIRTQ_MAX_SIZE] __attribute__((aligned(16)));
 
+/* Pool mode bookkeeping, per device slot and queue: the free list (linked here, not through the
+ * device-visible descriptors), each head's last descriptor and descriptor count, its token,
+ * and one indirect table per possible head. */
+struct pool_state {
+    uint16_t free_next[VIRTQ_MAX_SIZE];
+    uint16_t chain_last[VIRTQ_MAX_SIZE];
+    uint16_t chain_count[VIRTQ_MAX_SIZE];
+    void *token[VIRTQ_MAX_SIZE];
+    struct virtq_desc itab[VIRTQ_MAX_SIZE][VIRTQ_POOL_INDIRECT_MAX] __attribute__((aligned(16)));
+};
+static struct pool_state pools[VIRTIO_MAX_DEVS][VIRTIO_MAX_QUEUES];
+
 static struct virtio_dev devs[VIRTIO_MAX_DEVS];
 static unsigned ndevs;
 
@@ -233,6 +245,13 @@ static bool setup_queue(struct virtio_dev *d, unsigned q)
     vq->used = (volatile struct virtq_used *)ring_mem[slot][q][2];
     vq->avail_idx = 0;
     vq->last_used = 0;
+    vq->pool = false;
+    vq->no_irq = false;
+    vq->free_head = 0;
+    vq->num_free = 0;
+    vq->num_added = 0;
+    vq->kicks = 0;
+    vq->kicks_saved = 0;
 
     c_wr64(d, VIRTIO_COMMON_Q_DESCLO, (uint64_t)(uintptr_t)vq->desc);
     c_wr64(d, VIRTIO_COMMON_Q_AVAILLO, (uint64_t)(uintptr_t)vq->avail);
@@ -350,6 +369,8 @@ uint64_t virtio_cfg_read64(struct virtio_dev *d, uint32_t off)
 void virtq_submit_head(struct virtio_dev *d, unsigned q, uint16_t head)
 {
     struct virtq *vq = &d->vq[q];
+    if (vq->pool)
+        return;
     vq->avail->ring[vq->avail_idx & (vq->size - 1)] = head;
     /* used_event (after the ring): ask for an interrupt when this chain is used. */
     if (virtio_has(d, VIRTIO_F_EVENT_IDX))
@@ -365,7 +386,7 @@ bool virtq_submit_chain(struct virtio_dev *d, unsigned q, const struct virtio_bu
                         bool indirect)
 {
     struct virtq *vq = &d->vq[q];
-    if (n == 0 || n > vq->size || q >= d->nq)
+    if (n == 0 || n > vq->size || q >= d->nq || vq->pool)
         return false;
     if (indirect) {
         if (!virtio_has(d, VIRTIO_F_INDIRECT_DESC))
@@ -416,4 +437,153 @@ enum virtq_result virtq_wait(struct virtio_dev *d, unsigned q, uint64_t timeout_
             return virtio_needs_reset(d) ? VQ_NEEDS_RESET : VQ_TIMEOUT;
         cpu_pause();
     }
+}
+
+/* ---- pool mode ------------------------------------------------------------------------ */
+
+static struct pool_state *pool_of(struct virtio_dev *d, unsigned q) { return &pools[d - devs][q]; }
+
+/* vring_need_event (virtio 1.2 2.7.10): whether moving an index from old to new passed event. */
+static inline bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+/* used_event sits after avail->ring[size], avail_event after used->ring[size]. */
+static inline volatile uint16_t *used_event_of(struct virtq *vq) { return &vq->avail->ring[vq->size]; }
+static inline volatile uint16_t *avail_event_of(struct virtq *vq)
+{
+    return (volatile uint16_t *)&vq->used->ring[vq->size];
+}
+
+bool virtq_pool_init(struct virtio_dev *d, unsigned q)
+{
+    struct virtq *vq = &d->vq[q];
+    if (q >= d->nq || vq->size == 0 || virtq_outstanding(d, q) != 0)
+        return false;
+    struct pool_state *p = pool_of(d, q);
+    for (unsigned i = 0; i < vq->size; i++) {
+        p->free_next[i] = (uint16_t)(i + 1);
+        p->token[i] = 0;
+    }
+    vq->free_head = 0;
+    vq->num_free = vq->size;
+    vq->num_added = 0;
+    vq->kicks = 0;
+    vq->kicks_saved = 0;
+    vq->pool = true;
+    return true;
+}
+
+int virtq_add(struct virtio_dev *d, unsigned q, const struct virtio_buf *bufs, unsigned n, bool indirect, void *token)
+{
+    struct virtq *vq = &d->vq[q];
+    struct pool_state *p = pool_of(d, q);
+    if (!vq->pool || n == 0 || !token)
+        return -1;
+    bool ind = indirect && n > 1 && n <= VIRTQ_POOL_INDIRECT_MAX && virtio_has(d, VIRTIO_F_INDIRECT_DESC);
+    unsigned need = ind ? 1 : n;
+    if (vq->num_free < need)
+        return -1;
+    uint16_t head = vq->free_head;
+    if (ind) {
+        struct virtq_desc *t = p->itab[head];
+        for (unsigned i = 0; i < n; i++) {
+            t[i].addr = bufs[i].addr;
+            t[i].len = bufs[i].len;
+            t[i].flags = (uint16_t)((bufs[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+            t[i].next = (uint16_t)(i + 1);
+        }
+        vq->desc[head].addr = (uint64_t)(uintptr_t)t;
+        vq->desc[head].len = (uint32_t)(n * sizeof(struct virtq_desc));
+        vq->desc[head].flags = VIRTQ_DESC_F_INDIRECT;
+        vq->desc[head].next = 0;
+        p->chain_last[head] = head;
+        vq->free_head = p->free_next[head];
+    } else {
+        uint16_t i = head, last = head;
+        for (unsigned k = 0; k < n; k++) {
+            vq->desc[i].addr = bufs[k].addr;
+            vq->desc[i].len = bufs[k].len;
+            vq->desc[i].flags = (uint16_t)((bufs[k].write ? VIRTQ_DESC_F_WRITE : 0) | (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+            vq->desc[i].next = p->free_next[i];
+            last = i;
+            i = p->free_next[i];
+        }
+        p->chain_last[head] = last;
+        vq->free_head = i;
+    }
+    p->chain_count[head] = (uint16_t)need;
+    p->token[head] = token;
+    vq->num_free = (uint16_t)(vq->num_free - need);
+    /* Descriptors (and the indirect table) before the ring entry, the entry before the index:
+     * x86 keeps stores in order, so a compiler barrier is enough (Linux: virtio_wmb). */
+    vq->avail->ring[vq->avail_idx & (vq->size - 1)] = head;
+    barrier();
+    vq->avail_idx++;
+    vq->avail->idx = vq->avail_idx;
+    vq->num_added++;
+    return head;
+}
+
+bool virtq_kick_prepare(struct virtio_dev *d, unsigned q)
+{
+    struct virtq *vq = &d->vq[q];
+    if (vq->no_irq && virtio_has(d, VIRTIO_F_EVENT_IDX))
+        *used_event_of(vq) = (uint16_t)(vq->last_used - 0x8000);
+    if (vq->num_added == 0)
+        return false;
+    /* The index store must be visible before avail_event / used->flags is read (store-load). */
+    mb();
+    uint16_t new_idx = vq->avail_idx, old = (uint16_t)(new_idx - vq->num_added);
+    vq->num_added = 0;
+    bool kick = virtio_has(d, VIRTIO_F_EVENT_IDX) ? need_event(*avail_event_of(vq), new_idx, old)
+                                                  : !(vq->used->flags & VRING_USED_F_NO_NOTIFY);
+    if (!kick)
+        vq->kicks_saved++;
+    return kick;
+}
+
+void virtq_notify(struct virtio_dev *d, unsigned q)
+{
+    struct virtq *vq = &d->vq[q];
+    vq->kicks++;
+    mmio_write16(vq->notify_addr, vq->index);
+}
+
+int virtq_get_buf(struct virtio_dev *d, unsigned q, void **token, uint32_t *len)
+{
+    struct virtq *vq = &d->vq[q];
+    if (vq->used->idx == vq->last_used)
+        return 0;
+    barrier();  /* the entry is read after the index (x86 does not reorder loads) */
+    volatile struct virtq_used_elem *e = &vq->used->ring[vq->last_used & (vq->size - 1)];
+    uint32_t id = e->id;
+    struct pool_state *p = pool_of(d, q);
+    if (id >= vq->size || !p->token[id])
+        return -1;
+    *len = e->len;
+    *token = p->token[id];
+    p->token[id] = 0;
+    vq->last_used++;
+    p->free_next[p->chain_last[id]] = vq->free_head;
+    vq->free_head = (uint16_t)id;
+    vq->num_free = (uint16_t)(vq->num_free + p->chain_count[id]);
+    if (vq->no_irq && virtio_has(d, VIRTIO_F_EVENT_IDX))
+        *used_event_of(vq) = (uint16_t)(vq->last_used - 0x8000);
+    return 1;
+}
+
+void virtq_disable_irq(struct virtio_dev *d, unsigned q)
+{
+    struct virtq *vq = &d->vq[q];
+    vq->no_irq = true;
+    if (virtio_has(d, VIRTIO_F_EVENT_IDX)) {
+        /* With EVENT_IDX the flags field must stay 0; used_event alone decides. */
+        vq->avail->flags = 0;
+        *used_event_of(vq) = (uint16_t)(vq->last_used - 0x8000);
+    } else {
+        vq->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+    }
+    mb();
 }

@@ -73,6 +73,8 @@
 #define VIRTQ_DESC_F_NEXT     1
 #define VIRTQ_DESC_F_WRITE    2
 #define VIRTQ_DESC_F_INDIRECT 4
+#define VRING_USED_F_NO_NOTIFY     1    /* used->flags: device asks for no kicks (no EVENT_IDX) */
+#define VRING_AVAIL_F_NO_INTERRUPT 1    /* avail->flags: driver asks for no interrupts (no EVENT_IDX) */
 
 struct virtq_desc {
     uint64_t addr;
@@ -99,7 +101,7 @@ struct virtq_used {
 };
 
 #define VIRTQ_MAX_SIZE 256      /* the driver uses at most this many entries per queue */
-#define VIRTIO_MAX_QUEUES 2     /* queues the driver sets up per device */
+#define VIRTIO_MAX_QUEUES 3     /* queues the driver sets up per device (virtio-net: rx, tx, ctrl) */
 #define VIRTIO_MAX_DEVS 4
 
 /* Wait budget for one request or one status change: at least this long (lib/tsc.h). */
@@ -116,6 +118,14 @@ struct virtq {
     volatile struct virtq_avail *avail;
     volatile struct virtq_used *used;
     uint64_t notify_addr;
+    /* Pool mode (virtq_pool_init): several chains in flight, descriptors from a free list. */
+    bool pool;
+    bool no_irq;                /* virtq_disable_irq: keep the device from interrupting */
+    uint16_t free_head;         /* first free descriptor (list linked through a private shadow) */
+    uint16_t num_free;
+    uint16_t num_added;         /* chains published since the last virtq_kick_prepare */
+    uint64_t kicks;             /* notifies written (pool mode) */
+    uint64_t kicks_saved;       /* notifies skipped because of avail_event / NO_NOTIFY */
 };
 
 /* Where the modern capabilities point. */
@@ -195,5 +205,63 @@ bool virtq_submit_chain(struct virtio_dev *d, unsigned q, const struct virtio_bu
 void virtq_submit_head(struct virtio_dev *d, unsigned q, uint16_t head);
 /* Polls the used ring for the next entry, watching device status for NEEDS_RESET. */
 enum virtq_result virtq_wait(struct virtio_dev *d, unsigned q, uint64_t timeout_ms, struct virtq_used_elem *out);
+
+/* ---- Pool mode: up to queue-size chains in flight, as Linux's virtio_ring does it ----------
+ * virtq_pool_init puts every descriptor of an idle, set-up queue on a free list; virtq_add takes
+ * a chain's descriptors from it (one descriptor plus a per-head indirect table when `indirect`
+ * and INDIRECT_DESC, else n descriptors), makes the chain available (avail->idx is written at
+ * once) and remembers `token` (not NULL) for it. virtq_kick_prepare says whether the device
+ * needs a notify for what was added since its last call (avail_event with EVENT_IDX, else
+ * VRING_USED_F_NO_NOTIFY); virtq_notify writes it. virtq_get_buf takes the next used entry
+ * (non-blocking), frees its descriptors and hands back its token. virtq_disable_irq asks the
+ * device for no interrupts: VRING_AVAIL_F_NO_INTERRUPT, or with EVENT_IDX used_event kept
+ * half the index space behind last_used (rewritten on every virtq_get_buf).
+ * The single-chain calls above refuse to run while pool mode is on; virtio_init/reinit ends it. */
+#define VIRTQ_POOL_INDIRECT_MAX 8       /* entries of each per-head indirect table */
+bool virtq_pool_init(struct virtio_dev *d, unsigned q);
+/* Head descriptor of the chain, or -1 when there are not enough free descriptors. */
+int virtq_add(struct virtio_dev *d, unsigned q, const struct virtio_buf *bufs, unsigned n, bool indirect, void *token);
+/* Also moves used_event along after virtq_disable_irq (once per call is enough for
+ * virtq_get_used users). */
+bool virtq_kick_prepare(struct virtio_dev *d, unsigned q);
+void virtq_notify(struct virtio_dev *d, unsigned q);
+/* 1 and token, len set: a chain came back; 0: nothing new; -1: the device used an id that is
+ * not an outstanding head (protocol error). */
+int virtq_get_buf(struct virtio_dev *d, unsigned q, void **token, uint32_t *len);
+void virtq_disable_irq(struct virtio_dev *d, unsigned q);
+/* Persistent chains (pool mode): a chain built once with virtq_add can be made available again
+ * unchanged, as DPDK's pre-built rings do, which skips the free list and every descriptor write.
+ * virtq_get_used takes the next used entry without freeing its chain (1: *head set, 0: none, -1:
+ * an id outside the queue); virtq_requeue publishes that head again. Do not mix with
+ * virtq_get_buf on the same chains. Both are inline: every instruction counts when the guest is
+ * emulated (as under PVM). */
+static inline int virtq_get_used(struct virtio_dev *d, unsigned q, uint16_t *head)
+{
+    struct virtq *vq = &d->vq[q];
+    if (vq->used->idx == vq->last_used)
+        return 0;
+    __asm__ volatile("" ::: "memory");     /* the entry after the index (x86 keeps loads in order) */
+    uint32_t id = vq->used->ring[vq->last_used & (vq->size - 1)].id;
+    if (id >= vq->size)
+        return -1;
+    *head = (uint16_t)id;
+    vq->last_used++;
+    return 1;
+}
+
+static inline void virtq_requeue(struct virtio_dev *d, unsigned q, uint16_t head)
+{
+    struct virtq *vq = &d->vq[q];
+    vq->avail->ring[vq->avail_idx & (vq->size - 1)] = head;
+    __asm__ volatile("" ::: "memory");     /* the ring entry before the index */
+    vq->avail->idx = ++vq->avail_idx;
+    vq->num_added++;
+}
+
+/* Chains added and not yet returned by virtq_get_buf. */
+static inline unsigned virtq_outstanding(const struct virtio_dev *d, unsigned q)
+{
+    return (uint16_t)(d->vq[q].avail_idx - d->vq[q].last_used);
+}
 
 #endif

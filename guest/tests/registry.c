@@ -6,6 +6,13 @@ const struct test test_registry[] = {
     {.name = "memory", .fn = test_memory},
     {.name = "smp", .fn = test_smp},
     {.name = "pci", .fn = test_pci},
+    /* ACPI tables (RSDP scan, checksums, MADT CPUs); acpi.optional=1 accepts none (-machine acpi=off). */
+    {.name = "acpi", .fn = test_acpi},
+    /* PC platform devices: CMOS RTC, ACPI PM timer against the PIT, 8042, PIIX PCI interrupt routing. */
+    {.name = "rtc", .fn = test_rtc},
+    {.name = "pmtimer", .fn = test_pmtimer},
+    {.name = "i8042", .fn = test_i8042},
+    {.name = "piixirq", .fn = test_piixirq},
     /* Tools that inspect a running VM (the RSS benchmark) hold the guest here until they type a byte. */
     {.name = "wait", .fn = test_wait, .on_request = true},
     /* virtio-blk: need a writable (and for blk-ro a read-only) disk holding the host pattern. */
@@ -17,6 +24,16 @@ const struct test test_registry[] = {
     {.name = "blk-ro", .fn = test_blk_ro, .on_request = true},
     {.name = "blk-msix", .fn = test_blk_msix, .on_request = true},
     {.name = "blk-bad", .fn = test_blk_bad, .on_request = true},
+    /* IDE (PIIX3): a pattern disk at the primary master (ide-*), an ISO 9660 CD-ROM for atapi. */
+    {.name = "ide-id", .fn = test_ide_id, .on_request = true},
+    {.name = "ide-pio", .fn = test_ide_pio, .on_request = true},
+    {.name = "ide-dma", .fn = test_ide_dma, .on_request = true},
+    {.name = "atapi", .fn = test_atapi, .on_request = true},
+    /* Load generator for benchmarks/run-blk.sh (bench.* parameters); write modes overwrite the disk. */
+    {.name = "blk-bench", .fn = test_blk_bench, .on_request = true},
+    /* End the VM: ACPI S5 soft-off, or a reset by reset.method=i8042|cf9|92 (run with -no-reboot). */
+    {.name = "s5", .fn = test_s5, .on_request = true},
+    {.name = "reset", .fn = test_reset, .on_request = true},
 };
 
 const size_t test_registry_count = sizeof(test_registry) / sizeof(test_registry[0]);

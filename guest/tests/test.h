@@ -43,6 +43,7 @@ bool test_memory(struct test_result *r);
 bool test_smp(struct test_result *r);
 bool test_wait(struct test_result *r);
 bool test_pci(struct test_result *r);
+bool test_acpi(struct test_result *r);
 bool test_blk_id(struct test_result *r);
 bool test_blk_read(struct test_result *r);
 bool test_blk_write(struct test_result *r);
@@ -51,5 +52,16 @@ bool test_blk_discard(struct test_result *r);
 bool test_blk_ro(struct test_result *r);
 bool test_blk_msix(struct test_result *r);
 bool test_blk_bad(struct test_result *r);
+bool test_ide_id(struct test_result *r);
+bool test_ide_pio(struct test_result *r);
+bool test_ide_dma(struct test_result *r);
+bool test_atapi(struct test_result *r);
+bool test_blk_bench(struct test_result *r);
+bool test_rtc(struct test_result *r);
+bool test_pmtimer(struct test_result *r);
+bool test_i8042(struct test_result *r);
+bool test_piixirq(struct test_result *r);
+bool test_s5(struct test_result *r);
+bool test_reset(struct test_result *r);
 
 #endif

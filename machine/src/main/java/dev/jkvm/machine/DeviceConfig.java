@@ -30,4 +30,18 @@ public sealed interface DeviceConfig {
             }
         }
     }
+
+    /**
+     * -device virtio-net-pci: a virtio NIC on a -netdev.
+     *
+     * @param mac      the MAC address ("52:54:00:..."), or null for QEMU's next default
+     * @param mq       multiqueue: as many queue pairs as the netdev has queues
+     * @param slot     the PCI slot (addr=), or -1 for the first free one
+     */
+    record VirtioNetPci(String netdev, String mac, boolean mq, int slot) implements DeviceConfig {
+    }
+
+    /** -device e1000: an Intel 82540EM NIC on a -netdev. */
+    record E1000(String netdev, String mac, int slot) implements DeviceConfig {
+    }
 }

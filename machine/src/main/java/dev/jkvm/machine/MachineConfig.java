@@ -28,7 +28,8 @@ public record MachineConfig(
         RamOptions ram,
         BootEntry entry,
         java.util.Map<Integer, java.util.BitSet> vcpuPinning,
-        boolean acpi) {
+        boolean acpi,
+        List<NetdevConfig> netdevs) {
 
     public static final long DEFAULT_MEMORY = 128L << 20;
 
@@ -38,6 +39,7 @@ public record MachineConfig(
         devices = List.copyOf(devices);
         drives = List.copyOf(drives);
         vcpuPinning = java.util.Map.copyOf(vcpuPinning);
+        netdevs = List.copyOf(netdevs);
         append = append == null ? "" : append;
     }
 
@@ -61,6 +63,7 @@ public record MachineConfig(
         private RamOptions ram = RamOptions.DEFAULT;
         private BootEntry entry = BootEntry.AUTO;
         private final java.util.Map<Integer, java.util.BitSet> vcpuPinning = new java.util.HashMap<>();
+        private final List<NetdevConfig> netdevs = new ArrayList<>();
         private boolean acpi = true;
 
         public Builder memoryBytes(long bytes) {
@@ -128,6 +131,12 @@ public record MachineConfig(
             return ram;
         }
 
+        /** A -netdev; NIC devices name its id. */
+        public Builder netdev(NetdevConfig netdev) {
+            netdevs.add(netdev);
+            return this;
+        }
+
         /** Pins vCPU {@code vcpu} (by index) to these host CPUs, as libvirt's vcpupin does. */
         public Builder pinVcpu(int vcpu, java.util.BitSet hostCpus) {
             vcpuPinning.put(vcpu, (java.util.BitSet) hostCpus.clone());
@@ -149,7 +158,7 @@ public record MachineConfig(
             if (kernel == null) {
                 throw new MachineException("no kernel given: jkvm boots a -kernel image (there is no firmware yet)");
             }
-            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry, vcpuPinning, acpi);
+            return new MachineConfig(memoryBytes, smp, cpuModel, kernel, append, initrd, serial, devices, drives, name, noReboot, ram, entry, vcpuPinning, acpi, netdevs);
         }
     }
 }

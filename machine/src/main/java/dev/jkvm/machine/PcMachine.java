@@ -3,12 +3,21 @@ package dev.jkvm.machine;
 import dev.jkvm.devices.legacy.IsaDebugExit;
 import dev.jkvm.devices.legacy.pci.I440fxHostBridge;
 import dev.jkvm.devices.legacy.pci.Piix3IsaBridge;
+import dev.jkvm.devices.legacy.platform.AcpiHardware;
+import dev.jkvm.devices.legacy.platform.CmosRtc;
+import dev.jkvm.devices.legacy.platform.I8042Controller;
+import dev.jkvm.devices.legacy.platform.IoSink;
+import dev.jkvm.devices.legacy.platform.Piix4PowerManagement;
+import dev.jkvm.devices.legacy.platform.PiixResetControl;
+import dev.jkvm.devices.legacy.platform.SystemControlPortA;
 import dev.jkvm.devices.legacy.serial.FileSerialBackend;
 import dev.jkvm.devices.legacy.serial.NullSerialBackend;
 import dev.jkvm.devices.legacy.serial.Serial16550;
 import dev.jkvm.devices.legacy.serial.SerialBackend;
 import dev.jkvm.devices.legacy.serial.StdioSerialBackend;
 import dev.jkvm.backends.block.BlockImage;
+import dev.jkvm.backends.net.MacAddress;
+import dev.jkvm.backends.net.NetBackend;
 import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.backends.block.ImageException;
 import dev.jkvm.backends.block.IoUring;
@@ -19,6 +28,9 @@ import dev.jkvm.devices.virtio.pci.VirtioPciTransport;
 import dev.jkvm.kvm.CpuidEntry;
 import dev.jkvm.kvm.KvmUnavailableException;
 import dev.jkvm.kvm.KvmVcpu;
+import dev.jkvm.machine.firmware.AcpiTables;
+import dev.jkvm.machine.firmware.FirmwareConfig;
+import dev.jkvm.machine.firmware.MpTable;
 import dev.jkvm.memory.GuestMemory;
 import dev.jkvm.memory.GuestRam;
 import dev.jkvm.memory.PcMemoryLayout;
@@ -54,8 +66,16 @@ public final class PcMachine implements AutoCloseable {
     private GuestMemory memory;
     private Vm vm;
     private PciBus pci;
+    /** The PC platform devices (addPcPlatform); kept for reset-in-place and the host's power button. */
+    private I8042Controller keyboardController;
+    private CmosRtc rtc;
+    private Piix4PowerManagement powerManagement;
+    private SystemControlPortA port92;
+    private PiixResetControl resetControl;
     /** I/O threads per virtio-blk device: enough to keep a deep queue busy on two host cores. */
     private static final int BLOCK_IO_THREADS = 4;
+    /** Network backends by netdev id; closed with the machine. */
+    private final java.util.Map<String, NetBackend> netBackends = new java.util.LinkedHashMap<>();
     /** Images opened but not yet owned by a device; closed with the machine if set-up fails. */
     private final java.util.Map<String, BlockImage> images = new java.util.LinkedHashMap<>();
     private final List<VirtioBlock> blockDevices = new java.util.ArrayList<>();
@@ -122,10 +142,14 @@ public final class PcMachine implements AutoCloseable {
         addPcPlatform();
         addSerial();
         addIde();
+        addNetworkDevices();
         for (DeviceConfig d : config.devices()) {
             switch (d) {
                 case DeviceConfig.IsaDebugExit x -> vm.pio().register(x.iobase(), x.iosize(), "isa-debug-exit", new IsaDebugExit(vm));
                 case DeviceConfig.VirtioBlkPci b -> addVirtioBlk(b);
+                default -> {
+                    // NICs are added in addNetworkDevices(), IDE drives in addIde()
+                }
             }
         }
         // jkvm is the firmware: BARs get addresses and decoding is on before the kernel runs.
@@ -136,15 +160,91 @@ public final class PcMachine implements AutoCloseable {
 
     /** The PC's fixed ISA devices: keyboard controller, CMOS RTC, PIIX4 power management, POST and reset ports. */
     private void addPcPlatform() {
+        keyboardController = new I8042Controller(vm.irqLine(I8042Controller.KEYBOARD_IRQ), vm.irqLine(I8042Controller.AUX_IRQ), vm);
+        vm.pio().register(I8042Controller.DATA_PORT, 1, "i8042-data", keyboardController.dataPort());
+        vm.pio().register(I8042Controller.STATUS_COMMAND_PORT, 1, "i8042-command", keyboardController.commandPort());
+
+        rtc = new CmosRtc(vm.irqLine(CmosRtc.IRQ));
+        rtc.setMemorySizes(layout.lowRamSize(), layout.highRamSize());
+        rtc.setCpuCount(config.smp().cpus());
+        vm.pio().register(CmosRtc.BASE_PORT, CmosRtc.PORT_COUNT, "cmos-rtc", rtc);
+
+        // PIIX4 power management at 00:01.3 (PIIX3 at 01.0 is already multi-function). The RTC's timer
+        // thread is closed with it, since closing the machine closes every PCI function.
+        powerManagement = new Piix4PowerManagement(vm.pio(), vm.irqLine(AcpiHardware.SCI_IRQ), vm);
+        powerManagement.closeWith(rtc);
+        pci.add(new PciAddress(1, 3), powerManagement);
+        powerManagement.firmwareSetup(AcpiHardware.PM_BASE);
+        vm.pio().register(AcpiHardware.SMI_CMD, 2, "apm", powerManagement.smiCommandPort());
+        vm.pio().register(AcpiHardware.GPE0_BLK, AcpiHardware.GPE0_BLK_LEN, "acpi-gpe0", powerManagement.gpeBlock());
+
+        vm.pio().register(IoSink.POST_PORT, 1, "post", new IoSink());
+        vm.pio().register(IoSink.DELAY_PORT, 1, "io-delay", new IoSink());
+        port92 = new SystemControlPortA(vm);
+        vm.pio().register(SystemControlPortA.PORT, 1, "port92", port92);
+        resetControl = new PiixResetControl(vm);
+        pci.setResetControl(resetControl);
     }
 
     /** The PIIX3 IDE controller at 00:01.1 with its -hda..-hdd / -cdrom / if=ide drives. */
+    /** NICs (virtio-net-pci, e1000) on their -netdev backends (tap, user, socket), MACs as QEMU hands them out. */
+    private void addNetworkDevices() {
+        int nic = 0;
+        for (DeviceConfig d : config.devices()) {
+            switch (d) {
+                case DeviceConfig.VirtioNetPci n -> addVirtioNet(n, netBackend(n.netdev()), macFor(n.mac(), nic++));
+                case DeviceConfig.E1000 e -> addE1000(e, netBackend(e.netdev()), macFor(e.mac(), nic++));
+                default -> {
+                }
+            }
+        }
+    }
+
+    private static MacAddress macFor(String configured, int index) {
+        try {
+            return configured != null ? MacAddress.parse(configured) : MacAddress.qemuDefault(index);
+        } catch (IllegalArgumentException e) {
+            throw new MachineException(e.getMessage());
+        }
+    }
+
+    /** The backend of a -netdev, opened on first use; one NIC per netdev, as in QEMU. */
+    private NetBackend netBackend(String id) {
+        if (netBackends.containsKey(id)) {
+            throw new MachineException("netdev '" + id + "' is used by two NICs");
+        }
+        NetdevConfig netdev = config.netdevs().stream().filter(n -> n.id().equals(id)).findFirst()
+                .orElseThrow(() -> new MachineException("netdev '" + id + "' was not defined with -netdev"));
+        NetBackend backend = NetBackendFactory.open(netdev);
+        netBackends.put(id, backend);
+        return backend;
+    }
+
+    private void addVirtioNet(DeviceConfig.VirtioNetPci device, NetBackend backend, MacAddress mac) {
+        throw new MachineException("-device virtio-net-pci: not supported yet");
+    }
+
+    private void addE1000(DeviceConfig.E1000 device, NetBackend backend, MacAddress mac) {
+        throw new MachineException("-device e1000: not supported yet");
+    }
+
     private void addIde() {
     }
 
     /** ACPI tables (or an MP table with acpi=off) in the BIOS area; returns the RSDP's address, or 0. */
     private long installFirmwareTables() {
-        return 0;
+        // The MP table is written with ACPI too, as SeaBIOS does: an OS told to ignore ACPI still finds
+        // every CPU and the IOAPIC. PCI INTx GSIs follow the PIIX3 routing set in addChipset.
+        List<CpuidEntry> cpuid = CpuModel.parse(config.cpuModel())
+                .apply(CpuidBuilder.forVcpu(vm.kvm().supportedCpuid(), config.smp(), 0), warning -> { });
+        CpuidEntry leaf1 = cpuid.stream().filter(e -> e.function() == 1).findFirst().orElse(new CpuidEntry(1, 0, 0, 0, 0, 0, 0));
+        FirmwareConfig firmware = FirmwareConfig.pc(config.smp().apicIds()).withCpuid(leaf1.eax(), leaf1.edx());
+        try {
+            MpTable.install(memory, firmware);
+            return config.acpi() ? AcpiTables.install(memory, firmware) : 0;
+        } catch (IllegalArgumentException e) {
+            throw new MachineException("cannot build the firmware tables: " + e.getMessage());
+        }
     }
 
     /** The i440FX host bridge and the PIIX3 ISA bridge, with PCI interrupts steered as SeaBIOS leaves them. */
@@ -328,6 +428,10 @@ public final class PcMachine implements AutoCloseable {
             image.close();
         }
         images.clear();
+        for (NetBackend backend : netBackends.values()) {
+            backend.close();
+        }
+        netBackends.clear();
         if (serialBackend != null) {
             serialBackend.close();
         }

@@ -30,7 +30,7 @@ class GuestBootIT {
 
     @Test
     void oneVcpu64MiB() throws Exception {
-        String out = boot(TestGuest.vm("64M", 1, ""), 4);
+        String out = boot(TestGuest.vm("64M", 1, ""), 9);
         assertTrue(out.contains("entry=64bit"), out);
         assertTrue(out.contains("TEST serial PASS"), out);
         assertTrue(out.contains("TEST smp PASS cpus=1"), out);

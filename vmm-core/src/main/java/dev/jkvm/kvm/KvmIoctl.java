@@ -49,6 +49,11 @@ public final class KvmIoctl {
     public static final long KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);
     public static final long KVM_CREATE_IRQCHIP = io(0x60);
     public static final long KVM_IRQ_LINE = iow(0x61, 8);
+    public static final long KVM_GET_IRQCHIP = iowr(0x62, 520);
+    // The header really declares SET_IRQCHIP as _IOR.
+    public static final long KVM_SET_IRQCHIP = ior(0x63, 520);
+    public static final long KVM_GET_PIT2 = ior(0x9f, 112);
+    public static final long KVM_SET_PIT2 = iow(0xa0, 112);
     public static final long KVM_SET_GSI_ROUTING = iow(0x6a, 8);
     public static final long KVM_IRQFD = iow(0x76, 32);
     public static final long KVM_CREATE_PIT2 = iow(0x77, 64);

@@ -90,6 +90,18 @@ public final class KvmStructs {
             JAVA_INT.withName("flags"),
             sequenceLayout(15, JAVA_INT).withName("pad")).withName("kvm_pit_config");
 
+    /** struct kvm_irqchip: which chip, then its state as an opaque 512-byte union. */
+    public static final StructLayout IRQCHIP = structLayout(
+            JAVA_INT.withName("chip_id"),
+            JAVA_INT.withName("pad"),
+            sequenceLayout(512, JAVA_BYTE).withName("chip")).withName("kvm_irqchip");
+
+    /** struct kvm_pit_state2: three channels (opaque here), flags. */
+    public static final StructLayout PIT_STATE2 = structLayout(
+            sequenceLayout(3 * 24, JAVA_BYTE).withName("channels"),
+            JAVA_INT.withName("flags"),
+            sequenceLayout(9, JAVA_INT).withName("reserved")).withName("kvm_pit_state2");
+
     public static final StructLayout IRQ_LEVEL = structLayout(
             JAVA_INT.withName("irq"),
             JAVA_INT.withName("level")).withName("kvm_irq_level");

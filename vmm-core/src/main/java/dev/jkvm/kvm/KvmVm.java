@@ -72,6 +72,45 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
+    public static final int IRQCHIP_PIC_MASTER = 0;
+    public static final int IRQCHIP_PIC_SLAVE = 1;
+    public static final int IRQCHIP_IOAPIC = 2;
+
+    /** The state of one in-kernel interrupt controller (a PIC or the IOAPIC), as KVM_GET_IRQCHIP returns it. */
+    public byte[] getIrqchip(int chip) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(KvmStructs.IRQCHIP);
+            s.set(ValueLayout.JAVA_INT, 0, chip);
+            Libc.ioctl("KVM_GET_IRQCHIP", fd, KvmIoctl.KVM_GET_IRQCHIP, s);
+            return s.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    public void setIrqchip(byte[] state) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(KvmStructs.IRQCHIP);
+            s.copyFrom(MemorySegment.ofArray(state));
+            Libc.ioctl("KVM_SET_IRQCHIP", fd, KvmIoctl.KVM_SET_IRQCHIP, s);
+        }
+    }
+
+    /** The in-kernel PIT's state. */
+    public byte[] getPit2() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(KvmStructs.PIT_STATE2);
+            Libc.ioctl("KVM_GET_PIT2", fd, KvmIoctl.KVM_GET_PIT2, s);
+            return s.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    public void setPit2(byte[] state) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(KvmStructs.PIT_STATE2);
+            s.copyFrom(MemorySegment.ofArray(state));
+            Libc.ioctl("KVM_SET_PIT2", fd, KvmIoctl.KVM_SET_PIT2, s);
+        }
+    }
+
     /** Drives an irqchip input (a GSI) to a level. */
     public void irqLine(int gsi, boolean level) {
         synchronized (irqLevel) {
