@@ -58,8 +58,14 @@ class CpuIT {
         try (VirtualMachine vm = TestGuest.vm("32M", 1, "tests=wait").build().start()) {
             vm.serial().waitFor(Pattern.compile("WAITING"), Duration.ofSeconds(60));
             var vcpu = vm.machine().vm().vcpus().get(0);
-            assertEquals(0x0007040600070406L, vcpu.getMsr(0x277), "PAT");
-            assertEquals(1L, vcpu.getMsr(0x1a0) & 1, "MISC_ENABLE fast strings");
+            // vCPU ioctls wait for KVM_RUN to return; pausing takes every vCPU out of it.
+            vm.machine().vm().pause();
+            try {
+                assertEquals(0x0007040600070406L, vcpu.getMsr(0x277), "PAT");
+                assertEquals(1L, vcpu.getMsr(0x1a0) & 1, "MISC_ENABLE fast strings");
+            } finally {
+                vm.machine().vm().resume();
+            }
             vm.serial().send("x");
             vm.awaitExit(Duration.ofSeconds(60));
         }

@@ -137,6 +137,8 @@ final class VcpuRunner implements Runnable {
                     while (Libc.sigtimedwaitRaw(callState, kickSet, zeroTimeout) > 0) {
                         // drain every pending kick so that the next KVM_RUN does not return at once
                     }
+                    // A pause (for a reset) kicks every vCPU out of KVM_RUN; wait here, outside the kernel.
+                    vm.parkIfPaused();
                     continue;
                 }
                 vm.fail("vcpu " + vcpu.id() + ": " + new NativeException("KVM_RUN", errno).getMessage()

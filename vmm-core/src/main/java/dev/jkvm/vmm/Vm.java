@@ -2,6 +2,8 @@ package dev.jkvm.vmm;
 
 import dev.jkvm.kvm.Kvm;
 import dev.jkvm.kvm.KvmConstants;
+import dev.jkvm.kvm.KvmRegs;
+import dev.jkvm.kvm.KvmSregs;
 import dev.jkvm.kvm.KvmVcpu;
 import dev.jkvm.kvm.KvmVm;
 import dev.jkvm.memory.GuestMemory;
@@ -50,6 +52,16 @@ public final class Vm implements VmControl, AutoCloseable {
     private final InterruptLine[] irqLines = new InterruptLine[24];
     private final CompletableFuture<ExitStatus> exit = new CompletableFuture<>();
     private volatile boolean stopRequested;
+    /** Pause protocol for a reset: vCPU threads park in parkIfPaused() until resume(). */
+    private final Object pauseLock = new Object();
+    private boolean paused;
+    private int parked;
+    /** Power-on state captured before any vCPU ran, restored by resetCpus(). */
+    private final List<byte[]> pristineIrqchips = new ArrayList<>();
+    private byte[] pristinePit;
+    private final List<KvmRegs> pristineRegs = new ArrayList<>();
+    private final List<KvmSregs> pristineSregs = new ArrayList<>();
+    private final List<byte[]> pristineLapics = new ArrayList<>();
     private volatile Consumer<String> resetHandler;
     private final java.util.Map<Integer, java.util.BitSet> affinity = new java.util.HashMap<>();
     private boolean started;
@@ -65,6 +77,15 @@ public final class Vm implements VmControl, AutoCloseable {
         for (int gsi = 0; gsi < irqLines.length; gsi++) {
             int line = gsi;
             irqLines[gsi] = level -> kvmVm.irqLine(line, level);
+        }
+        for (int chip : new int[] {KvmVm.IRQCHIP_PIC_MASTER, KvmVm.IRQCHIP_PIC_SLAVE, KvmVm.IRQCHIP_IOAPIC}) {
+            pristineIrqchips.add(kvmVm.getIrqchip(chip));
+        }
+        pristinePit = kvmVm.getPit2();
+        for (KvmVcpu v : vcpus) {
+            pristineRegs.add(v.getRegs());
+            pristineSregs.add(v.getSregs());
+            pristineLapics.add(v.getLapic());
         }
     }
 
@@ -184,6 +205,80 @@ public final class Vm implements VmControl, AutoCloseable {
         return stopRequested;
     }
 
+    /**
+     * Stops every vCPU outside KVM_RUN and waits until all are parked (or gone); for resets, which
+     * rewrite CPU and device state. Must not be called from a vCPU thread.
+     */
+    public void pause() {
+        synchronized (pauseLock) {
+            paused = true;
+        }
+        while (true) {
+            synchronized (this) {
+                for (VcpuRunner r : runners) {
+                    r.kick();
+                }
+            }
+            synchronized (pauseLock) {
+                long live = threads.stream().filter(Thread::isAlive).count();
+                if (parked >= live || stopRequested) {
+                    return;
+                }
+                try {
+                    pauseLock.wait(50);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
+        }
+    }
+
+    public void resume() {
+        synchronized (pauseLock) {
+            paused = false;
+            pauseLock.notifyAll();
+        }
+    }
+
+    /** Called by a vCPU thread after a kick: parks while a pause is in effect. */
+    void parkIfPaused() {
+        synchronized (pauseLock) {
+            if (!paused) {
+                return;
+            }
+            parked++;
+            pauseLock.notifyAll();
+            while (paused && !stopRequested) {
+                try {
+                    pauseLock.wait();
+                } catch (InterruptedException e) {
+                    break;
+                }
+            }
+            parked--;
+        }
+    }
+
+    /**
+     * Puts every vCPU, both PICs, the IOAPIC and the PIT back into their power-on state, as a
+     * hardware reset does: the boot vCPU runnable, the others waiting for INIT-SIPI. Only while paused.
+     */
+    public void resetCpusAndIrqchip() {
+        for (byte[] chip : pristineIrqchips) {
+            kvmVm.setIrqchip(chip);
+        }
+        kvmVm.setPit2(pristinePit);
+        for (int i = 0; i < vcpus.size(); i++) {
+            KvmVcpu v = vcpus.get(i);
+            v.setSregs(pristineSregs.get(i));
+            v.setRegs(pristineRegs.get(i));
+            v.setFpuDefaults();
+            v.setLapic(pristineLapics.get(i));
+            v.setMpState(i == 0 ? KvmConstants.KVM_MP_STATE_RUNNABLE : KvmConstants.KVM_MP_STATE_INIT_RECEIVED);
+        }
+    }
+
     /** Ends the VM with this status; the first status wins. Safe from any thread, vCPU threads included. */
     public void requestStop(ExitStatus status) {
         synchronized (this) {
@@ -194,6 +289,9 @@ public final class Vm implements VmControl, AutoCloseable {
             for (VcpuRunner r : runners) {
                 r.kick();
             }
+        }
+        synchronized (pauseLock) {
+            pauseLock.notifyAll();
         }
         exit.complete(status);
     }

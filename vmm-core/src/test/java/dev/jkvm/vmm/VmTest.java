@@ -179,4 +179,65 @@ class VmTest {
             assertTrue(names.containsAll(List.of("vcpu-0", "vcpu-1")), names.toString());
         }
     }
+
+    /** Counts writes to TEST_PORT; its monitor lets tests wait for a count. */
+    static final class Counter implements BusDevice {
+        long writes;
+
+        public synchronized long read(long offset, int size) {
+            return 0;
+        }
+
+        public synchronized void write(long offset, int size, long value) {
+            writes++;
+            notifyAll();
+        }
+
+        synchronized long awaitAtLeast(long n) throws InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (writes < n && System.nanoTime() < deadline) {
+                wait(100);
+            }
+            return writes;
+        }
+    }
+
+    @Test
+    void pauseHoldsEveryVcpuOutsideTheGuestUntilResume() throws Exception {
+        TinyAsm a = new TinyAsm();
+        int loop = a.here();
+        a.movDx(TEST_PORT).outDxAl().movEcx(2).decEcxJnz(loop);
+        try (TestVm t = new TestVm(a.bytes(), 2)) {
+            Counter c = new Counter();
+            t.vm.pio().register(TEST_PORT, 1, "counter", c);
+            t.vm.start();
+            assertTrue(c.awaitAtLeast(100) >= 100, "the guest loops");
+            t.vm.pause();
+            long frozen;
+            synchronized (c) {
+                frozen = c.writes;
+            }
+            t.vm.resume();
+            assertTrue(c.awaitAtLeast(frozen + 100) >= frozen + 100, "the guest runs again after resume");
+        }
+    }
+
+    @Test
+    void resetCpusRestartsTheGuestFromItsEntry() throws Exception {
+        TinyAsm a = new TinyAsm().movDx(TEST_PORT).outDxAl().cli().hlt();
+        try (TestVm t = new TestVm(a.bytes(), 2)) {
+            Counter c = new Counter();
+            t.vm.pio().register(TEST_PORT, 1, "counter", c);
+            t.vm.start();
+            assertEquals(1, c.awaitAtLeast(1), "first boot wrote once, then halted in the kernel");
+            t.vm.pause();
+            t.vm.resetCpusAndIrqchip();
+            // vCPU ioctls wait for KVM_RUN to return, so ask while every vCPU is parked.
+            assertEquals(dev.jkvm.kvm.KvmConstants.KVM_MP_STATE_INIT_RECEIVED, t.vm.vcpus().get(1).getMpState(),
+                    "the AP waits for INIT-SIPI again");
+            dev.jkvm.vmm.boot.X86BootCpu.enterLongMode(t.vm.vcpus().get(0), t.memory, 4 << 20, TestVm.CODE, 0);
+            t.vm.resume();
+            assertEquals(2, c.awaitAtLeast(2), "after the reset the guest ran from its entry again");
+        }
+    }
 }
