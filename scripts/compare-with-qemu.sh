@@ -73,6 +73,8 @@ compare 64M 1 "" || failed=1
 compare 64M 2 "tests=serial,memory,smp cpus=2" || failed=1
 compare 32M 1 "tests=serial,nosuchtest" || failed=1
 compare 4G 2 "tests=memory,smp cpus=2" || failed=1
+# A guest reset reboots both VMMs in place (jkvm has no -no-reboot here, QEMU gets QEMU_REBOOT=1).
+QEMU_REBOOT=1 compare 64M 2 "tests=smp,reset reset.method=cf9 cpus=2" || failed=1
 compare 64M 1 "tests=pci,blk-id,blk-read,blk-write,blk-flush,blk-discard,blk-ro,blk-msix,blk-bad blk.capacity=8192 blk.serial=jkvm-disk-0" \
     -drive "file=@IMG@/rw.img,if=none,id=d0,format=raw,discard=unmap" -device "virtio-blk-pci,drive=d0,serial=jkvm-disk-0" \
     -drive "file=@IMG@/ro.img,if=none,id=d1,format=raw,readonly=on" -device virtio-blk-pci,drive=d1 || failed=1

@@ -41,8 +41,11 @@ set +e
 # -nographic puts COM1 on stdout; stdin is closed so the monitor mux stays idle.
 # -nic none drops the default e1000 and its iPXE ROM (about 1 s of emulated BIOS time);
 # tests that want a NIC add their own -netdev/-device.
+# QEMU_REBOOT=1 lets a guest reset reboot the machine, as jkvm does without -no-reboot.
+reboot=(-no-reboot)
+[ "${QEMU_REBOOT:-0}" = 1 ] && reboot=()
 timeout "${QEMU_GUEST_TIMEOUT:-120}" qemu-system-x86_64 -enable-kvm -machine pc \
-    -m "$mem" -smp "$smp" -nographic -no-reboot -nic none \
+    -m "$mem" -smp "$smp" -nographic "${reboot[@]}" -nic none \
     -kernel "$elf" -append "$append" \
     -device isa-debug-exit,iobase=0xf4,iosize=1 \
     "${extra[@]}" </dev/null | tee "$log"

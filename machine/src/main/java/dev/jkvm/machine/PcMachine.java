@@ -83,6 +83,9 @@ public final class PcMachine implements AutoCloseable {
     private SerialBackend serialBackend;
     private KernelLoader.Loaded boot;
     private boolean closed;
+    private Piix3IsaBridge piix3;
+    /** Guest resets served in place (without -no-reboot). */
+    private final java.util.concurrent.atomic.AtomicInteger reboots = new java.util.concurrent.atomic.AtomicInteger();
 
     private PcMachine(MachineConfig config) {
         this.config = config;
@@ -137,6 +140,11 @@ public final class PcMachine implements AutoCloseable {
         memory = GuestMemory.of(ram, layout);
         openImages();
         vm = Vm.create(memory, config.smp().apicIds());
+        if (!config.noReboot()) {
+            // A reset request can come from a vCPU thread that holds a device or bus lock; the
+            // reboot pauses every vCPU, so it runs on its own thread.
+            vm.setResetHandler(why -> Thread.ofPlatform().name("jkvm-reset").daemon(true).start(() -> rebootInPlace(why)));
+        }
         configureCpus();
         addChipset();
         addPcPlatform();
@@ -251,7 +259,7 @@ public final class PcMachine implements AutoCloseable {
     private void addChipset() {
         pci = new PciBus(vm.pio(), vm.mmio(), vm::irqLine);
         pci.add(new PciAddress(0, 0), new I440fxHostBridge());
-        Piix3IsaBridge piix3 = new Piix3IsaBridge(pci::pirqRoutingChanged);
+        piix3 = new Piix3IsaBridge(pci::pirqRoutingChanged);
         pci.add(new PciAddress(1, 0), piix3);
         pci.setPirqRouter(piix3);
         piix3.route(10, 10, 11, 11);
@@ -367,6 +375,51 @@ public final class PcMachine implements AutoCloseable {
             serial = new Serial16550(vm.irqLine(Serial16550.COM1_IRQ), serialBackend);
             vm.pio().register(Serial16550.COM1_BASE, Serial16550.REGISTER_COUNT, "serial0", serial);
         }
+    }
+
+    /**
+     * A guest reset without -no-reboot: the machine restarts in place, as a PC does. Every vCPU is
+     * paused outside the guest; CPUs, interrupt controllers and devices go back to their power-on
+     * state (RAM, disks, network backends and the CMOS NVRAM are kept, as QEMU keeps them); the
+     * firmware set-up and the kernel are loaded again; the vCPUs resume.
+     */
+    private synchronized void rebootInPlace(String why) {
+        if (closed || vm.exitStatus().isPresent()) {
+            return;
+        }
+        vm.pause();
+        try {
+            resetDevices();
+            vm.resetCpusAndIrqchip();
+            for (KvmVcpu vcpu : vm.vcpus()) {
+                vcpu.setMsrs(RESET_MSRS);
+            }
+            piix3.route(10, 10, 11, 11);
+            pci.assignResources();
+            long rsdp = installFirmwareTables();
+            boot = KernelLoader.load(config, layout, memory, vm.vcpus().get(0), rsdp);
+            reboots.incrementAndGet();
+        } catch (RuntimeException e) {
+            vm.requestStop(ExitStatus.error("reboot after '" + why + "' failed: " + e.getMessage()));
+        } finally {
+            vm.resume();
+        }
+    }
+
+    private void resetDevices() {
+        pci.reset();
+        if (serial != null) {
+            serial.reset();
+        }
+        keyboardController.reset();
+        rtc.reset();
+        port92.reset();
+        resetControl.reset();
+    }
+
+    /** How many guest resets were served by rebooting in place. */
+    public int reboots() {
+        return reboots.get();
     }
 
     /** Starts the vCPUs and the console input. */

@@ -217,6 +217,15 @@ public final class MsixTable {
         return bits;
     }
 
+    /** After a reset: every entry masked and cleared, nothing pending, MSI-X off (config space was restored). */
+    public synchronized void reset() {
+        java.util.Arrays.fill(address, 0);
+        java.util.Arrays.fill(data, 0);
+        java.util.Arrays.fill(vectorControl, VECTOR_MASKED);
+        java.util.Arrays.fill(pending, false);
+        configChanged();
+    }
+
     /** Whether vector {@code v} is pending, for tests. */
     public synchronized boolean isPending(int v) {
         return pending[v];

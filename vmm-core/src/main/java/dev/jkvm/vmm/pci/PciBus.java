@@ -87,6 +87,7 @@ public final class PciBus {
                     + functions[address.slot()][address.function()].name());
         }
         functions[address.slot()][address.function()] = function;
+        function.configuration().markPowerOnState();
         int slot = address.slot();
         int fn = address.function();
         function.attached(address, level -> setIntx(function, slot, fn, level));
@@ -349,6 +350,23 @@ public final class PciBus {
             pirqIrq[pirq] = irq;
             if (asserted && irq >= 0) {
                 isaIrq.apply(irq).set(true);
+            }
+        }
+    }
+
+    /**
+     * A machine reset: every function's configuration space back to its power-on bytes (so every
+     * BAR is unmapped), then the function's own reset. Firmware-style set-up is the caller's, after.
+     */
+    public synchronized void reset() {
+        for (int s = 0; s < 32; s++) {
+            for (int fn = 0; fn < 8; fn++) {
+                PciFunction f = functions[s][fn];
+                if (f != null) {
+                    f.configuration().restorePowerOnState();
+                    updateBars(s, fn);
+                    f.reset();
+                }
             }
         }
     }

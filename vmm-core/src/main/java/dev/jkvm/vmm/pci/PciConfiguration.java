@@ -39,6 +39,7 @@ public final class PciConfiguration {
     private final byte[] writeOneToClear = new byte[SIZE];
     private final BarKind[] barKinds = new BarKind[BAR_COUNT];
     private final long[] barSizes = new long[BAR_COUNT];
+    private byte[] powerOn;
     private int lastCapability;
     private int nextCapability = FIRST_CAPABILITY;
 
@@ -60,6 +61,18 @@ public final class PciConfiguration {
         setWritable(CACHE_LINE, 1, 0xff);
         setWritable(LATENCY, 1, 0xff);
         setWritable(INTERRUPT_LINE, 1, 0xff);
+    }
+
+    /** Remembers the current bytes as the power-on state; the bus calls it when the function is placed. */
+    public void markPowerOnState() {
+        powerOn = data.clone();
+    }
+
+    /** Back to the power-on bytes: BARs unassigned, decoding off, capabilities as built. */
+    public void restorePowerOnState() {
+        if (powerOn != null) {
+            System.arraycopy(powerOn, 0, data, 0, SIZE);
+        }
     }
 
     // ---- device-side accessors (no masks) ----

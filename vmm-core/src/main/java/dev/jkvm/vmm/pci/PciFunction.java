@@ -34,6 +34,13 @@ public interface PciFunction {
     default void barMoved(int index, long address, boolean mapped) {
     }
 
+    /**
+     * A PCI reset (the machine reset): the bus has already put configuration space back to its
+     * power-on bytes; the function puts back whatever else it holds (queues, tables, timers).
+     */
+    default void reset() {
+    }
+
     /** Releases threads, files and interrupt vectors when the machine goes away. */
     default void close() {
     }

@@ -269,6 +269,25 @@ public final class Serial16550 implements BusDevice {
         }
     }
 
+    /** A machine reset: registers to their power-on values, the receive FIFO emptied, the line low. */
+    public synchronized void reset() {
+        rxHead = 0;
+        rxCount = 0;
+        ier = 0;
+        lcr = 0x03;
+        mcr = MCR_OUT2;
+        scr = 0;
+        dll = 0x0c;
+        dlm = 0;
+        fcr = 0;
+        msrDelta = 0;
+        lastRbr = 0;
+        overrun = false;
+        thrInterrupt = false;
+        updateIrq();
+        notifyAll();
+    }
+
     /**
      * Host input: takes as many bytes as the receive FIFO has room for and returns how many.
      * While the UART is in loopback its receiver is cut off from the line, so it takes none.

@@ -396,7 +396,7 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
 
     private void writeStatus(int value) {
         if (value == 0) {
-            reset();
+            resetDevice();
             return;
         }
         int old = status;
@@ -427,7 +427,14 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
         }
     }
 
-    private void reset() {
+    /** A machine reset: as if the driver wrote 0 to device_status, and the MSI-X table cleared. */
+    @Override
+    public synchronized void reset() {
+        resetDevice();
+        msix.reset();
+    }
+
+    private void resetDevice() {
         if (active) {
             active = false;
             device.reset();
