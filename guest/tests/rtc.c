@@ -1,8 +1,8 @@
 /* The CMOS real-time clock: reads the time in BCD and in binary, 24- and 12-hour form, and
  * checks the readings agree (within two seconds) and every field is in range (year >= 2024,
- * day of week consistent with the date, Sunday = 1). Waits for one update: UIP must rise and
- * fall and the seconds change, within ~1.5 s. Checks the memory-size bytes QEMU sets against
- * the memmap (0x15/16 base KiB, 0x17/18 and 0x30/31 KiB above 1 MiB capped at 0xFFFF, 0x34/35
+ * day of week consistent with the date, Sunday = 1). Waits for one update: the seconds change
+ * within ~1.5 s, and if UIP is seen it must fall with the seconds changed. Checks the memory-size
+ * bytes QEMU sets against the memmap (0x15/16 base KiB, 0x17/18 and 0x30/31 KiB above 1 MiB capped at 0xFFFF, 0x34/35
  * 64 KiB units above 16 MiB, 0x5B-0x5D 64 KiB units above 4 GiB; RAM below 4 GiB in the memmap
  * may stop short of the CMOS size only where the memmap reserves the rest) and, with cpus=N on the
  * command line, byte 0x5F = N - 1. Register B is restored as found. */
@@ -207,26 +207,34 @@ bool test_rtc(struct test_result *r)
         goto out;
     }
 
-    /* One update: UIP rises, falls, and the seconds have moved on (at most ~1.5 s). */
+    /* One update: the seconds move on within ~1.5 s. UIP is only 244 us wide, so a host that
+     * deschedules this vCPU can hide it; seeing it is reported, not required. When seen, it
+     * must fall again and the seconds must have changed by then. */
     uint8_t s0 = cmos_read(RTC_SECONDS);
     uint64_t deadline = rdtsc() + 1500 * TSC_MAX_PER_MS;
-    unsigned polls = 0;
-    while (!(cmos_read(RTC_REG_A) & RTC_A_UIP)) {
-        polls++;
+    bool uip_seen = false;
+    uint8_t s1 = s0;
+    while (s1 == s0) {
+        if (cmos_read(RTC_REG_A) & RTC_A_UIP) {
+            uip_seen = true;
+            if (!wait_uip_clear()) {
+                ok = fail(r, " UIP stuck");
+                goto out;
+            }
+            s1 = cmos_read(RTC_SECONDS);
+            if (s1 == s0) {
+                ok = fail(r, " seconds did not change after UIP (0x%02x)", s0);
+                goto out;
+            }
+            break;
+        }
         if (tsc_passed(deadline)) {
-            ok = fail(r, " UIP never rose (%u polls)", polls);
+            ok = fail(r, " seconds did not change in 1.5 s (0x%02x)", s0);
             goto out;
         }
+        s1 = cmos_read(RTC_SECONDS);
     }
-    if (!wait_uip_clear()) {
-        ok = fail(r, " UIP stuck");
-        goto out;
-    }
-    uint8_t s1 = cmos_read(RTC_SECONDS);
-    if (s1 == s0) {
-        ok = fail(r, " seconds did not change after UIP (0x%02x)", s0);
-        goto out;
-    }
+    detail(r, uip_seen ? " uip=seen" : " uip=missed");
     detail(r, " update=ok");
 
     ok = check_memory(r);
