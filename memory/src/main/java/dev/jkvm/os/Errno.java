@@ -28,6 +28,11 @@ public final class Errno {
     public static final int EWOULDBLOCK = EAGAIN;
     public static final int EOPNOTSUPP = 95;
     public static final int ETIMEDOUT = 110;
+    public static final int EPIPE = 32;
+    public static final int EADDRINUSE = 98;
+    public static final int ECONNRESET = 104;
+    public static final int ECONNREFUSED = 111;
+    public static final int EINPROGRESS = 115;
 
     private static final String[] NAMES = new String[134];
 
@@ -42,7 +47,7 @@ public final class Errno {
             {"32", "EPIPE"}, {"34", "ERANGE"}, {"35", "EDEADLK"}, {"36", "ENAMETOOLONG"}, {"37", "ENOLCK"},
             {"38", "ENOSYS"}, {"39", "ENOTEMPTY"}, {"40", "ELOOP"}, {"61", "ENODATA"}, {"62", "ETIME"},
             {"75", "EOVERFLOW"}, {"95", "EOPNOTSUPP"}, {"97", "EAFNOSUPPORT"}, {"98", "EADDRINUSE"},
-            {"99", "EADDRNOTAVAIL"}, {"104", "ECONNRESET"}, {"110", "ETIMEDOUT"}, {"111", "ECONNREFUSED"},
+            {"99", "EADDRNOTAVAIL"}, {"104", "ECONNRESET"}, {"107", "ENOTCONN"}, {"110", "ETIMEDOUT"}, {"111", "ECONNREFUSED"}, {"113", "EHOSTUNREACH"}, {"114", "EALREADY"}, {"115", "EINPROGRESS"},
             {"122", "EDQUOT"}, {"125", "ECANCELED"},
         };
         for (String[] row : table) {

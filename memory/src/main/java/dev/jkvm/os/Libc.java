@@ -100,8 +100,18 @@ public final class Libc {
     private static final long SYS_IOCTL = 16;
     private static final long SYS_PREAD64 = 17;
     private static final long SYS_PWRITE64 = 18;
+    private static final long SYS_WRITEV = 20;
     private static final long SYS_MADVISE = 28;
     private static final long SYS_GETPID = 39;
+    private static final long SYS_SOCKET = 41;
+    private static final long SYS_CONNECT = 42;
+    private static final long SYS_SENDMSG = 46;
+    private static final long SYS_SHUTDOWN = 48;
+    private static final long SYS_BIND = 49;
+    private static final long SYS_LISTEN = 50;
+    private static final long SYS_GETSOCKNAME = 51;
+    private static final long SYS_SETSOCKOPT = 54;
+    private static final long SYS_GETSOCKOPT = 55;
     private static final long SYS_FCNTL = 72;
     private static final long SYS_FLOCK = 73;
     private static final long SYS_FSYNC = 74;
@@ -115,6 +125,7 @@ public final class Libc {
     private static final long SYS_OPENAT = 257;
     private static final long SYS_UNLINKAT = 263;
     private static final long SYS_FALLOCATE = 285;
+    private static final long SYS_ACCEPT4 = 288;
     private static final long SYS_EVENTFD2 = 290;
     private static final long SYS_PREADV = 295;
     private static final long SYS_PWRITEV = 296;
@@ -529,5 +540,101 @@ public final class Libc {
             set.set(JAVA_LONG, ((sig - 1) / 64) * 8L, word | (1L << ((sig - 1) % 64)));
         }
         return set;
+    }
+
+    // ---- sockets and gathered writes (network backends) ----
+
+    public static final int AF_INET = 2;
+    public static final int AF_INET6 = 10;
+    public static final int SOCK_STREAM = 1;
+    public static final int SOCK_NONBLOCK = O_NONBLOCK;
+    public static final int SOCK_CLOEXEC = O_CLOEXEC;
+    public static final int SOL_SOCKET = 1;
+    public static final int SO_REUSEADDR = 2;
+    public static final int SO_ERROR = 4;
+    public static final int IPPROTO_TCP = 6;
+    public static final int TCP_NODELAY = 1;
+    public static final int SHUT_RDWR = 2;
+    public static final int MSG_DONTWAIT = 0x40;
+    public static final int MSG_NOSIGNAL = 0x4000;
+    public static final int POLLOUT = 4;
+    public static final int POLLERR = 8;
+    public static final int POLLHUP = 0x10;
+    public static final int POLLNVAL = 0x20;
+    public static final int F_GETFL = 3;
+    public static final int F_SETFL = 4;
+    /** struct msghdr on x86-64: name, namelen (padded), iov, iovlen, control, controllen, flags (padded). */
+    public static final long MSGHDR_BYTES = 56;
+    /** Linux's UIO_MAXIOV: the most iovecs one readv/writev/sendmsg takes. */
+    public static final int IOV_MAX = 1024;
+
+    /** writev from an iovec array; returns bytes written or -1 with errno in {@code callState}. */
+    public static long writevRaw(MemorySegment callState, int fd, MemorySegment iov, int iovcnt) {
+        return sys(callState, SYS_WRITEV, fd, ptr(iov), iovcnt, 0, 0, 0);
+    }
+
+    /** sendmsg; returns bytes sent or -1 with errno in {@code callState}. */
+    public static long sendmsgRaw(MemorySegment callState, int fd, MemorySegment msghdr, int flags) {
+        return sys(callState, SYS_SENDMSG, fd, ptr(msghdr), flags, 0, 0, 0);
+    }
+
+    /** accept4 without the peer's address; returns the fd, or -1 with errno in {@code callState}. */
+    public static int accept4Raw(MemorySegment callState, int fd, int flags) {
+        return (int) sys(callState, SYS_ACCEPT4, fd, 0, 0, flags, 0, 0);
+    }
+
+    public static int socket(int domain, int type, int protocol) {
+        return check("socket", sys(SYS_SOCKET, domain, type, protocol, 0, 0, 0));
+    }
+
+    /** connect; returns 0 or the errno (EINPROGRESS for a non-blocking socket still connecting). */
+    public static int connect(int fd, MemorySegment sockaddr) {
+        return errnoOf(sys(SYS_CONNECT, fd, ptr(sockaddr), sockaddr.byteSize(), 0, 0, 0));
+    }
+
+    /** bind; returns 0 or the errno (EADDRINUSE is the user's to hear about). */
+    public static int bind(int fd, MemorySegment sockaddr) {
+        return errnoOf(sys(SYS_BIND, fd, ptr(sockaddr), sockaddr.byteSize(), 0, 0, 0));
+    }
+
+    public static void listen(int fd, int backlog) {
+        check("listen", sys(SYS_LISTEN, fd, backlog, 0, 0, 0, 0));
+    }
+
+    /** getsockname into {@code sockaddr} (its size is the buffer's). */
+    public static void getsockname(int fd, MemorySegment sockaddr) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, (int) sockaddr.byteSize());
+            check("getsockname", sys(SYS_GETSOCKNAME, fd, ptr(sockaddr), len.address(), 0, 0, 0));
+        }
+    }
+
+    public static void setsockoptInt(int fd, int level, int option, int value) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            v.set(JAVA_INT, 0, value);
+            check("setsockopt", sys(SYS_SETSOCKOPT, fd, level, option, v.address(), 4, 0));
+        }
+    }
+
+    public static int getsockoptInt(int fd, int level, int option) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment v = arena.allocate(JAVA_INT);
+            MemorySegment len = arena.allocate(JAVA_INT);
+            len.set(JAVA_INT, 0, 4);
+            check("getsockopt", sys(SYS_GETSOCKOPT, fd, level, option, v.address(), len.address(), 0));
+            return v.get(JAVA_INT, 0);
+        }
+    }
+
+    /** shutdown; returns 0 or the errno (ENOTCONN when the peer is already gone). */
+    public static int shutdown(int fd, int how) {
+        return errnoOf(sys(SYS_SHUTDOWN, fd, how, 0, 0, 0, 0));
+    }
+
+    /** fcntl with an integer argument (F_GETFL, F_SETFL): the result, or a NativeException. */
+    public static int fcntl(int fd, int cmd, long arg) {
+        return check("fcntl", sys(SYS_FCNTL, fd, cmd, arg, 0, 0, 0));
     }
 }

@@ -20,7 +20,7 @@ public record MacAddress(long value) {
         }
         long v = 0;
         for (String p : parts) {
-            if (p.length() != 2) {
+            if (p.length() != 2 || !HexFormat.isHexDigit(p.charAt(0)) || !HexFormat.isHexDigit(p.charAt(1))) {
                 throw new IllegalArgumentException("'" + text + "' is not a MAC address (xx:xx:xx:xx:xx:xx)");
             }
             v = (v << 8) | HexFormat.fromHexDigits(p);

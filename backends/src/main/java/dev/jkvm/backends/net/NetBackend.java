@@ -46,6 +46,17 @@ public interface NetBackend extends AutoCloseable {
      */
     void useVnetHeader(int headerBytes);
 
+    /**
+     * What the guest's driver takes in frames for it, as it negotiated (virtio-net's GUEST_CSUM,
+     * GUEST_TSO4, GUEST_TSO6, GUEST_UFO): from now on the backend may deliver frames whose checksum
+     * is still to be filled in (NEEDS_CSUM) and frames larger than the MTU (GSO), as their virtio-net
+     * header says. Needs the header in use ({@link #useVnetHeader}) and a subset of {@link #offloads()};
+     * {@link Offloads#NONE} turns them all off again (as at a device reset). The {@code vnetHeader}
+     * field is ignored. Backends that never produce such frames (user, socket) keep the default.
+     */
+    default void setReceiveOffloads(Offloads accepted) {
+    }
+
     /** Frames the backend had to drop (host-side queue full, guest not receiving), for diagnostics. */
     long dropped();
 
