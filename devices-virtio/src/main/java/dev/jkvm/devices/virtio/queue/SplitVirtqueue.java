@@ -174,7 +174,12 @@ public final class SplitVirtqueue {
                 continue;
             }
             long length = Integer.toUnsignedLong(len);
-            if (length > 0 && !memory.contains(addr, length)) {
+            // The spec allows it, but no driver has a use for it and QEMU resets the device over
+            // it; differential runs need the same outcome.
+            if (length == 0) {
+                throw new VirtqueueViolation("descriptor " + index + " has length 0");
+            }
+            if (!memory.contains(addr, length)) {
                 throw new VirtqueueViolation(String.format("descriptor %d buffer 0x%x+%d lies outside guest RAM", index, addr, length));
             }
             boolean writable = (flags & DESC_F_WRITE) != 0;
@@ -182,17 +187,15 @@ public final class SplitVirtqueue {
                 throw new VirtqueueViolation("device-readable descriptor after a device-writable one");
             }
             sawWritable |= writable;
-            if (length > 0) {
-                if (count == addresses.length) {
-                    addresses = java.util.Arrays.copyOf(addresses, count * 2);
-                    lengths = java.util.Arrays.copyOf(lengths, count * 2);
-                }
-                addresses[count] = addr;
-                lengths[count] = len;
-                count++;
-                if (!writable) {
-                    readable++;
-                }
+            if (count == addresses.length) {
+                addresses = java.util.Arrays.copyOf(addresses, count * 2);
+                lengths = java.util.Arrays.copyOf(lengths, count * 2);
+            }
+            addresses[count] = addr;
+            lengths[count] = len;
+            count++;
+            if (!writable) {
+                readable++;
             }
             if ((flags & DESC_F_NEXT) == 0) {
                 break;
@@ -214,6 +217,24 @@ public final class SplitVirtqueue {
         memory.write32(elem, head);
         memory.write32(elem + 4, written);
         usedIdx = (usedIdx + 1) & 0xffff;
+        memory.write16Release(usedRing + 2, usedIdx);
+    }
+
+    /**
+     * Returns {@code count} chains with one store of used.idx, so the driver sees all of them or
+     * none: a virtio-net receive merged over several buffers (MRG_RXBUF) needs that, since the
+     * driver reads the following buffers as soon as it sees the first.
+     */
+    public synchronized void addUsed(int[] heads, int[] written, int count) {
+        if (!enabled || count <= 0) {
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            long elem = usedRing + 4 + 8L * (((usedIdx + i) & 0xffff) % size);
+            memory.write32(elem, heads[i]);
+            memory.write32(elem + 4, written[i]);
+        }
+        usedIdx = (usedIdx + count) & 0xffff;
         memory.write16Release(usedRing + 2, usedIdx);
     }
 

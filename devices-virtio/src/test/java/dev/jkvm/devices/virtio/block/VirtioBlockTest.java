@@ -232,6 +232,8 @@ class VirtioBlockTest {
         assertEquals(2, call.buffers());
         assertEquals(1, blk.metrics().reads.sum());
         assertEquals(1536, blk.metrics().readBytes.sum());
+        // The used index moves before the interrupt is sent.
+        await("the queue interrupt", () -> msi.triggers(QUEUE_DATA) >= 1);
         assertEquals(1, msi.triggers(QUEUE_DATA));
     }
 
