@@ -79,6 +79,10 @@ bool ide_wait(const struct ide_chan *c, uint8_t mask, uint8_t want, uint8_t *st)
 
 bool ide_soft_reset(const struct ide_chan *c)
 {
+    /* Device 0 selected first: a reset clears DEV on drives, but QEMU keeps the old selection, and
+     * its device register ignores writes while the selected device is busy resetting. */
+    if (!ide_select(c, 0))
+        return false;
     outb(c->ctl, ATA_CTL_SRST);
     tsc_delay_ms_at_least(1);           /* >= 5 us with SRST set */
     outb(c->ctl, 0);

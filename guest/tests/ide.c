@@ -37,9 +37,8 @@ static const char *kind_name(enum ide_kind k)
 static enum ide_kind detect(const struct ide_chan *c, unsigned unit, uint8_t *status)
 {
     outb(c->cmd + ATA_REG_DEVICE, ATA_DEV_OBS | (unit ? 0x10 : 0));
-    for (int i = 0; i < 4; i++)
-        (void)ide_altstatus(c);
-    uint8_t st = ide_altstatus(c);
+    uint8_t st;
+    (void)ide_wait(c, ATA_SR_BSY, 0, &st);
     uint8_t cnt = inb(c->cmd + ATA_REG_COUNT), lo = inb(c->cmd + ATA_REG_LBA_LO);
     uint8_t mid = inb(c->cmd + ATA_REG_LBA_MID), hi = inb(c->cmd + ATA_REG_LBA_HI);
     if (status)
@@ -72,11 +71,11 @@ static bool ok(struct test_result *r, const char *what, enum ide_result res, con
 static bool disk_identify(struct test_result *r, const struct ide_chan *c, uint64_t *cap)
 {
     if (!ide_soft_reset(c))
-        return fail(r, "primary channel stays busy after SRST");
+        return fail(r, " primary channel stays busy after SRST");
     uint8_t st;
     enum ide_kind k = detect(c, 0, &st);
     if (k != KIND_ATA)
-        return fail(r, "primary master: signature says %s (status 0x%02x), want an ATA disk", kind_name(k), st);
+        return fail(r, " primary master: signature says %s (status 0x%02x), want an ATA disk", kind_name(k), st);
     struct ata_cmd cmd = {.command = ATA_CMD_IDENTIFY};
     struct ide_status s;
     memset(id, 0, sizeof(id));

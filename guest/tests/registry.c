@@ -31,9 +31,26 @@ const struct test test_registry[] = {
     {.name = "atapi", .fn = test_atapi, .on_request = true},
     /* Load generator for benchmarks/run-blk.sh (bench.* parameters); write modes overwrite the disk. */
     {.name = "blk-bench", .fn = test_blk_bench, .on_request = true},
+    /* NICs (net.nic=virtio|e1000, default the first found) on a slirp-like network: 10.0.2.15, gateway 10.0.2.2. */
+    {.name = "net-id", .fn = test_net_id, .on_request = true},
+    {.name = "net-arp", .fn = test_net_arp, .on_request = true},
+    {.name = "net-dhcp", .fn = test_net_dhcp, .on_request = true},
+    {.name = "net-udp-echo", .fn = test_net_udp_echo, .on_request = true},
+    {.name = "net-irq", .fn = test_net_irq, .on_request = true},
+    {.name = "net-peer", .fn = test_net_peer, .on_request = true},
+    {.name = "net-bad", .fn = test_net_bad, .on_request = true},
     /* End the VM: ACPI S5 soft-off, or a reset by reset.method=i8042|cf9|92 (run with -no-reboot). */
     {.name = "s5", .fn = test_s5, .on_request = true},
     {.name = "reset", .fn = test_reset, .on_request = true},
 };
 
 const size_t test_registry_count = sizeof(test_registry) / sizeof(test_registry[0]);
+
+const struct test_group test_groups[] = {
+    /* One NIC on -nic user,hostfwd=udp::PORT-:7: identity, ARP and DHCP with slirp, the
+     * interrupt, then echo net.echo datagrams the host sends to PORT. */
+    {.name = "net", .members = "net-id,net-arp,net-dhcp,net-irq,net-udp-echo"},
+    {.name = "ide", .members = "ide-id,ide-pio,ide-dma"},
+};
+
+const size_t test_group_count = sizeof(test_groups) / sizeof(test_groups[0]);

@@ -67,6 +67,17 @@ void run_tests(unsigned *passed, unsigned *failed)
         return;
     }
     char name[64];
-    while (list_next(&list, name, sizeof(name)))
-        run_one(name, passed, failed);
+    while (list_next(&list, name, sizeof(name))) {
+        const char *members = NULL;
+        for (size_t g = 0; g < test_group_count; g++)
+            if (strcmp(test_groups[g].name, name) == 0)
+                members = test_groups[g].members;
+        if (!members) {
+            run_one(name, passed, failed);
+            continue;
+        }
+        char member[64];
+        while (list_next(&members, member, sizeof(member)))
+            run_one(member, passed, failed);
+    }
 }

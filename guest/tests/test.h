@@ -30,6 +30,15 @@ struct test {
 extern const struct test test_registry[];
 extern const size_t test_registry_count;
 
+/* A name in tests= that stands for several tests, run in this order. */
+struct test_group {
+    const char *name;
+    const char *members;    /* comma-separated test names */
+};
+
+extern const struct test_group test_groups[];
+extern const size_t test_group_count;
+
 /* Appends to the one-line detail (newlines are not allowed in it). */
 void detail(struct test_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends and returns false, for `return fail(r, "...")`. */
@@ -57,6 +66,13 @@ bool test_ide_pio(struct test_result *r);
 bool test_ide_dma(struct test_result *r);
 bool test_atapi(struct test_result *r);
 bool test_blk_bench(struct test_result *r);
+bool test_net_id(struct test_result *r);
+bool test_net_arp(struct test_result *r);
+bool test_net_dhcp(struct test_result *r);
+bool test_net_udp_echo(struct test_result *r);
+bool test_net_irq(struct test_result *r);
+bool test_net_peer(struct test_result *r);
+bool test_net_bad(struct test_result *r);
 bool test_rtc(struct test_result *r);
 bool test_pmtimer(struct test_result *r);
 bool test_i8042(struct test_result *r);

@@ -45,16 +45,46 @@ final class JkvmOptions {
     @Option(names = "-serial", paramLabel = "DEV", description = "stdio | mon:stdio | file:PATH | null | none")
     List<String> serial = new ArrayList<>();
 
-    @Option(names = "-drive", paramLabel = "file=F,if=virtio|none[,id=,format=raw,cache=,aio=,readonly=,snapshot=,discard=,serial=]",
-            description = "a disk image")
+    @Option(names = "-drive", paramLabel = "file=F[,if=ide|virtio|none][,index=0-3,media=disk|cdrom][,id=,format=raw,cache=,aio=,readonly=,snapshot=,discard=,serial=]",
+            description = "a disk image; if=ide (the default) puts it on the PIIX3 IDE controller")
     List<String> drives = new ArrayList<>();
+
+    @Option(names = "-hda", paramLabel = "FILE", description = "an IDE hard disk at the primary master (index 0)")
+    String hda;
+
+    @Option(names = "-hdb", paramLabel = "FILE", description = "an IDE hard disk at the primary slave (index 1)")
+    String hdb;
+
+    @Option(names = "-hdc", paramLabel = "FILE", description = "an IDE hard disk at the secondary master (index 2)")
+    String hdc;
+
+    @Option(names = "-hdd", paramLabel = "FILE", description = "an IDE hard disk at the secondary slave (index 3)")
+    String hdd;
+
+    @Option(names = "-cdrom", paramLabel = "FILE", description = "an ISO image, read-only, in the IDE CD-ROM drive at the secondary master (index 2)")
+    String cdrom;
 
     @Option(names = "-snapshot", description = "write to temporary overlays, never to the images")
     boolean snapshot;
 
     @Option(names = "-device", paramLabel = "DRIVER[,PROP=VALUE...]",
-            description = "isa-debug-exit[,iobase=,iosize=] | virtio-blk-pci,drive=ID[,num-queues=,queue-size=,addr=,serial=]")
+            description = "isa-debug-exit[,iobase=,iosize=] | virtio-blk-pci,drive=ID[,num-queues=,queue-size=,addr=,serial=]"
+                    + " | virtio-net-pci,netdev=ID[,mac=,mq=on|off,addr=] | e1000,netdev=ID[,mac=,addr=]")
     List<String> devices = new ArrayList<>();
+
+    @Option(names = "-netdev", paramLabel = "TYPE,id=ID[,...]",
+            description = "a host network backend: tap,id=ID[,ifname=,script=,downscript=,vnet_hdr=on|off,queues=N,fd=N]"
+                    + " | socket,id=ID,listen=[HOST]:PORT|connect=HOST:PORT"
+                    + " | user,id=ID[,net=,host=,dns=,dhcpstart=,restrict=on|off,hostfwd=RULE...]")
+    List<String> netdevs = new ArrayList<>();
+
+    @Option(names = "-nic", paramLabel = "TYPE[,model=e1000|virtio-net-pci][,mac=][,...]",
+            description = "a NIC with its backend (TYPE user, tap or socket, with -netdev's properties); none for no NIC")
+    List<String> nics = new ArrayList<>();
+
+    @Option(names = "-net", paramLabel = "nic[,model=,macaddr=,netdev=]|TYPE[,...]",
+            description = "the legacy form: one -net nic joined to one -net backend")
+    List<String> nets = new ArrayList<>();
 
     @Option(names = "-name", paramLabel = "NAME", description = "a name for the VM")
     String name;
@@ -68,7 +98,7 @@ final class JkvmOptions {
     @Option(names = "-accel", paramLabel = "kvm", description = "accepted when it names kvm")
     List<String> accel = new ArrayList<>();
 
-    @Option(names = {"-machine", "-M"}, paramLabel = "pc[,mem-merge=on|off][,entry=auto|long|pvh]", description = "the machine type and its properties")
+    @Option(names = {"-machine", "-M"}, paramLabel = "pc[,mem-merge=on|off][,acpi=on|off|auto][,entry=auto|long|pvh]", description = "the machine type and its properties")
     List<String> machine = new ArrayList<>();
 
     @Option(names = "-mem-path", paramLabel = "DIR", description = "back guest RAM with a file in DIR (usually hugetlbfs)")

@@ -12,6 +12,8 @@ import dev.jkvm.vmm.cpu.CpuModel;
 import dev.jkvm.vmm.cpu.CpuTopology;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
@@ -19,8 +21,7 @@ import java.util.Set;
 final class MachineOptions {
     /** QEMU devices that jkvm will have but does not have yet, so the message can say "not yet". */
     private static final Set<String> PLANNED_DEVICES = Set.of(
-            "virtio-blk", "virtio-net-pci", "virtio-net", "virtio-balloon-pci", "virtio-balloon",
-            "e1000", "ide-hd", "ide-cd", "ide-drive", "isa-serial", "virtio-serial-pci", "virtio-rng-pci");
+            "virtio-blk", "virtio-balloon-pci", "virtio-balloon", "ide-hd", "ide-cd", "ide-drive", "isa-serial", "virtio-serial-pci", "virtio-rng-pci");
 
     private MachineOptions() {
     }
@@ -53,12 +54,18 @@ final class MachineOptions {
             throw new CliException("-display " + o.display + ": jkvm has no graphical display; use -display none or -nographic");
         }
         b.serial(serial(o));
+        IdeOptions ide = new IdeOptions();
         for (int i = 0; i < o.drives.size(); i++) {
-            drive(b, o.drives.get(i), i, o.snapshot);
+            drive(b, o.drives.get(i), i, o.snapshot, ide);
         }
+        ide.addShortcuts(o);
+        ide.apply(b);
+        List<DeviceConfig> devices = new ArrayList<>();
         for (String d : o.devices) {
-            b.device(device(d));
+            devices.add(device(d));
         }
+        // -netdev, -nic and -net; then the devices, NICs with QEMU's default MACs.
+        NetOptions.apply(b, o, devices);
         b.name(o.name);
         b.noReboot(o.noReboot);
         for (String a : o.accel) {
@@ -234,17 +241,25 @@ final class MachineOptions {
 
     /** -drive: the image and how to open it; if=virtio also adds its virtio-blk-pci device, as QEMU does. */
     static void drive(MachineConfig.Builder b, String text, int index, boolean globalSnapshot) {
+        IdeOptions ide = new IdeOptions();
+        drive(b, text, index, globalSnapshot, ide);
+        ide.apply(b);
+    }
+
+    /** -drive, with if=ide drives (QEMU's default interface) left in {@code ide} to be placed once all are known. */
+    static void drive(MachineConfig.Builder b, String text, int index, boolean globalSnapshot, IdeOptions ide) {
         QemuOpts opts = QemuOpts.parse("-drive", text, null);
         String file = opts.take("file");
         if (file == null || file.isEmpty()) {
             throw new CliException("-drive " + text + ": a file= is needed (jkvm has no removable media yet)");
         }
         String iface = opts.take("if", "ide");
-        if (!iface.equals("virtio") && !iface.equals("none")) {
-            throw new CliException("-drive " + text + ": if=" + iface + " is not supported yet; use if=virtio, or if=none with -device virtio-blk-pci"
-                    + (opts.has("if") ? "" : " (QEMU's default interface is IDE)"));
+        if (!iface.equals("ide") && !iface.equals("virtio") && !iface.equals("none")) {
+            throw new CliException("-drive " + text + ": if=" + iface + " is not supported yet; use if=ide, if=virtio, or if=none with -device virtio-blk-pci");
         }
-        String id = opts.take("id", (iface.equals("virtio") ? "virtio" : "none") + index);
+        IdeOptions.Position ideAt = iface.equals("ide") ? IdeOptions.position(opts, "-drive " + text) : null;
+        boolean cdrom = ideAt != null && ideAt.cdrom();
+        String id = opts.take("id", ideAt != null ? null : (iface.equals("virtio") ? "virtio" : "none") + index);
         String format = opts.take("format", "raw");
         if (!format.equals("raw")) {
             throw new CliException("-drive " + text + ": format=" + format + " is not supported yet (raw is)");
@@ -259,8 +274,9 @@ final class MachineOptions {
         if (!aio.equals("threads") && !aio.equals("io_uring") && !aio.equals("native")) {
             throw new CliException("-drive " + text + ": invalid aio option '" + aio + "' (threads, io_uring)");
         }
-        boolean readOnly = opts.takeBoolean("readonly", false);
-        boolean snapshot = opts.takeBoolean("snapshot", globalSnapshot);
+        // media=cdrom is read-only, as in QEMU, and has nothing to snapshot.
+        boolean readOnly = opts.takeBoolean("readonly", false) || cdrom;
+        boolean snapshot = opts.takeBoolean("snapshot", globalSnapshot) && !cdrom;
         String discard = opts.take("discard", "ignore");
         if (!Set.of("unmap", "on", "ignore", "off").contains(discard)) {
             throw new CliException("-drive " + text + ": invalid discard option '" + discard + "' (unmap, ignore)");
@@ -273,6 +289,10 @@ final class MachineOptions {
                     discard.equals("unmap") || discard.equals("on"), serial);
         } catch (IllegalArgumentException e) {
             throw new CliException("-drive " + text + ": " + e.getMessage());
+        }
+        if (ideAt != null) {
+            ide.add("-drive " + text, drive, ideAt);
+            return;
         }
         b.drive(drive);
         if (iface.equals("virtio")) {
@@ -314,6 +334,9 @@ final class MachineOptions {
             } catch (dev.jkvm.machine.MachineException e) {
                 throw new CliException("-device " + text + ": " + e.getMessage());
             }
+        }
+        if (NetOptions.isNicDriver(driver)) {
+            return NetOptions.nicDevice(driver, opts, text);
         }
         if (driver.equals("isa-debug-exit")) {
             long iobase = opts.takeNumber("iobase", 0x501);

@@ -20,7 +20,6 @@ import java.util.Set;
 public final class Main {
     /** QEMU options that jkvm does not have yet: named as such instead of "unknown". */
     private static final Set<String> PLANNED_OPTIONS = Set.of(
-            "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-netdev", "-nic", "-net",
             "-bios", "-boot", "-monitor", "-qmp", "-chardev", "-object", "-numa", "-global", "-rtc", "-gdb", "-s", "-S",
             "-incoming", "-daemonize", "-pidfile", "-vga", "-vnc", "-usb", "-usbdevice", "-fda", "-fdb", "-blockdev",
             "-overcommit", "-msg", "-d", "-D", "-trace");

@@ -44,4 +44,23 @@ public sealed interface DeviceConfig {
     /** -device e1000: an Intel 82540EM NIC on a -netdev. */
     record E1000(String netdev, String mac, int slot) implements DeviceConfig {
     }
+
+    /**
+     * A drive on the PIIX3 IDE controller (-hda..-hdd, -cdrom, -drive if=ide): the -drive with this id
+     * at channel {@code bus} (0 primary, 1 secondary), {@code unit} (0 master, 1 slave), as an ATA hard
+     * disk or, with {@code cdrom}, an ATAPI CD-ROM drive holding a read-only medium.
+     */
+    record IdeDrive(String drive, int bus, int unit, boolean cdrom) implements DeviceConfig {
+        public IdeDrive {
+            if (bus < 0 || bus > 1 || unit < 0 || unit > 1) {
+                throw new MachineException("IDE drive '" + drive + "': bus=" + bus + " unit=" + unit
+                        + " does not exist (bus 0-1, unit 0-1: index 0-3)");
+            }
+        }
+
+        /** QEMU's index: 2 * bus + unit (-hda 0, -hdb 1, -hdc 2, -hdd 3). */
+        public int index() {
+            return 2 * bus + unit;
+        }
+    }
 }

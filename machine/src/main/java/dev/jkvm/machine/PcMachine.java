@@ -1,6 +1,7 @@
 package dev.jkvm.machine;
 
 import dev.jkvm.devices.legacy.IsaDebugExit;
+import dev.jkvm.devices.legacy.ide.PiixIde;
 import dev.jkvm.devices.legacy.pci.I440fxHostBridge;
 import dev.jkvm.devices.legacy.pci.Piix3IsaBridge;
 import dev.jkvm.devices.legacy.platform.AcpiHardware;
@@ -17,6 +18,7 @@ import dev.jkvm.devices.legacy.serial.SerialBackend;
 import dev.jkvm.devices.legacy.serial.StdioSerialBackend;
 import dev.jkvm.backends.block.BlockImage;
 import dev.jkvm.backends.net.MacAddress;
+import dev.jkvm.backends.net.MultiQueueNetBackend;
 import dev.jkvm.backends.net.NetBackend;
 import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.backends.block.ImageException;
@@ -24,6 +26,7 @@ import dev.jkvm.backends.block.IoUring;
 import dev.jkvm.backends.block.RawFileImage;
 import dev.jkvm.backends.block.SnapshotImage;
 import dev.jkvm.devices.virtio.block.VirtioBlock;
+import dev.jkvm.devices.virtio.net.VirtioNet;
 import dev.jkvm.devices.virtio.pci.VirtioPciTransport;
 import dev.jkvm.kvm.CpuidEntry;
 import dev.jkvm.kvm.KvmUnavailableException;
@@ -66,6 +69,8 @@ public final class PcMachine implements AutoCloseable {
     private GuestMemory memory;
     private Vm vm;
     private PciBus pci;
+    /** The PIIX3 IDE controller (addIde). */
+    private PiixIde ide;
     /** The PC platform devices (addPcPlatform); kept for reset-in-place and the host's power button. */
     private I8042Controller keyboardController;
     private CmosRtc rtc;
@@ -79,6 +84,7 @@ public final class PcMachine implements AutoCloseable {
     /** Images opened but not yet owned by a device; closed with the machine if set-up fails. */
     private final java.util.Map<String, BlockImage> images = new java.util.LinkedHashMap<>();
     private final List<VirtioBlock> blockDevices = new java.util.ArrayList<>();
+    private final List<VirtioNet> netDevices = new java.util.ArrayList<>();
     private Serial16550 serial;
     private SerialBackend serialBackend;
     private KernelLoader.Loaded boot;
@@ -155,6 +161,9 @@ public final class PcMachine implements AutoCloseable {
             switch (d) {
                 case DeviceConfig.IsaDebugExit x -> vm.pio().register(x.iobase(), x.iosize(), "isa-debug-exit", new IsaDebugExit(vm));
                 case DeviceConfig.VirtioBlkPci b -> addVirtioBlk(b);
+                case DeviceConfig.IdeDrive i -> {
+                    // attached in addIde()
+                }
                 default -> {
                     // NICs are added in addNetworkDevices(), IDE drives in addIde()
                 }
@@ -194,7 +203,6 @@ public final class PcMachine implements AutoCloseable {
         pci.setResetControl(resetControl);
     }
 
-    /** The PIIX3 IDE controller at 00:01.1 with its -hda..-hdd / -cdrom / if=ide drives. */
     /** NICs (virtio-net-pci, e1000) on their -netdev backends (tap, user, socket), MACs as QEMU hands them out. */
     private void addNetworkDevices() {
         int nic = 0;
@@ -229,14 +237,67 @@ public final class PcMachine implements AutoCloseable {
     }
 
     private void addVirtioNet(DeviceConfig.VirtioNetPci device, NetBackend backend, MacAddress mac) {
-        throw new MachineException("-device virtio-net-pci: not supported yet");
+        // mq=on: a queue pair per backend queue (a multi-queue tap); the device starts the backend at DRIVER_OK.
+        int pairs = 1;
+        if (device.mq() && backend instanceof MultiQueueNetBackend multi) {
+            pairs = multi.queueCount();
+            if (pairs > VirtioNet.MAX_QUEUE_PAIRS) {
+                throw new MachineException("virtio-net-pci netdev=" + device.netdev() + ": " + pairs
+                        + " queues, at most " + VirtioNet.MAX_QUEUE_PAIRS + " queue pairs are supported");
+            }
+        }
+        VirtioNet net = new VirtioNet(device.netdev(), backend, mac, pairs, VirtioNet.DEFAULT_QUEUE_SIZE, 0);
+        VirtioPciTransport transport = new VirtioPciTransport(net, memory, vm.msi(), vm.ioEvents());
+        int slot = device.slot() >= 0 ? device.slot() : pci.freeSlot();
+        if (slot < 0) {
+            transport.close();
+            throw new MachineException("no free PCI slot for virtio-net-pci netdev=" + device.netdev());
+        }
+        try {
+            pci.add(new PciAddress(slot, 0), transport);
+        } catch (IllegalArgumentException e) {
+            transport.close();
+            throw new MachineException("virtio-net-pci netdev=" + device.netdev() + ": " + e.getMessage());
+        }
+        netDevices.add(net);
+    }
+
+    /** The virtio-net devices, in -device order. */
+    public List<VirtioNet> netDevices() {
+        return List.copyOf(netDevices);
     }
 
     private void addE1000(DeviceConfig.E1000 device, NetBackend backend, MacAddress mac) {
         throw new MachineException("-device e1000: not supported yet");
     }
 
+    /**
+     * The PIIX3 IDE controller at 00:01.1 with its -hda..-hdd / -cdrom / if=ide drives. It is there with
+     * no drives too, as on QEMU's pc machine, so an OS finds the channels and sees them empty.
+     */
     private void addIde() {
+        ide = new PiixIde(memory, vm.irqLine(PiixIde.PRIMARY_IRQ), vm.irqLine(PiixIde.SECONDARY_IRQ));
+        pci.add(new PciAddress(1, 1), ide);
+        ide.registerLegacyPorts(vm.pio());
+        for (DeviceConfig d : config.devices()) {
+            if (!(d instanceof DeviceConfig.IdeDrive drive)) {
+                continue;
+            }
+            DriveOptions options = config.drives().stream().filter(x -> drive.drive().equals(x.id())).findFirst().orElseThrow();
+            BlockImage image = images.remove(options.id());
+            try {
+                if (drive.cdrom()) {
+                    ide.attachCdrom(drive.bus(), drive.unit(), image, options.serial());
+                } else {
+                    ide.attachDisk(drive.bus(), drive.unit(), image, options.cache().writebackCache(), options.serial());
+                }
+            } catch (IllegalArgumentException e) {
+                image.close();
+                throw new MachineException("IDE drive '" + options.id() + "': " + e.getMessage());
+            }
+        }
+        // What SeaBIOS leaves: decode enabled in the timing registers, SERR on; BAR4 comes from assignResources().
+        ide.firmwareSetup();
     }
 
     /** ACPI tables (or an MP table with acpi=off) in the BIOS area; returns the RSDP's address, or 0. */
@@ -267,12 +328,35 @@ public final class PcMachine implements AutoCloseable {
 
     /** Opens every image a device uses, before any KVM resource exists: bad images are the user's first error. */
     private void openImages() {
+        Set<Integer> idePositions = new HashSet<>();
         for (DeviceConfig d : config.devices()) {
-            if (!(d instanceof DeviceConfig.VirtioBlkPci device)) {
-                continue;
+            String driveId;
+            String user;
+            boolean cdrom = false;
+            switch (d) {
+                case DeviceConfig.VirtioBlkPci v -> {
+                    driveId = v.drive();
+                    user = "virtio-blk-pci";
+                }
+                case DeviceConfig.IdeDrive i -> {
+                    driveId = i.drive();
+                    cdrom = i.cdrom();
+                    user = cdrom ? "ide-cd" : "ide-hd";
+                    if (!idePositions.add(i.index())) {
+                        throw new MachineException(user + " drive=" + driveId + ": IDE bus " + i.bus() + " unit " + i.unit()
+                                + " (index " + i.index() + ") is already in use");
+                    }
+                }
+                default -> {
+                    continue;
+                }
             }
-            DriveOptions drive = config.drives().stream().filter(x -> device.drive().equals(x.id())).findFirst()
-                    .orElseThrow(() -> new MachineException("virtio-blk-pci: drive '" + device.drive() + "' was not defined with -drive"));
+            String who = user;
+            DriveOptions drive = config.drives().stream().filter(x -> driveId.equals(x.id())).findFirst()
+                    .orElseThrow(() -> new MachineException(who + ": drive '" + driveId + "' was not defined with -drive"));
+            if (d instanceof DeviceConfig.IdeDrive && !cdrom && drive.readOnly()) {
+                throw new MachineException("drive '" + drive.id() + "': an IDE hard disk cannot be read-only (QEMU refuses it too); use media=cdrom");
+            }
             if (images.containsKey(drive.id())) {
                 throw new MachineException("drive '" + drive.id() + "' is used by two devices");
             }
@@ -286,7 +370,9 @@ public final class PcMachine implements AutoCloseable {
                 throw new MachineException("drive '" + drive.id() + "': aio=" + drive.aio() + " is not supported (threads or io_uring)");
             }
             try {
-                images.put(drive.id(), drive.snapshot() ? SnapshotImage.open(drive.file(), drive.cache(), drive.discard())
+                // A CD-ROM's medium is read-only whatever the -drive says.
+                images.put(drive.id(), cdrom ? RawFileImage.open(drive.file(), true, drive.cache(), false)
+                        : drive.snapshot() ? SnapshotImage.open(drive.file(), drive.cache(), drive.discard())
                         : RawFileImage.open(drive.file(), drive.readOnly(), drive.cache(), drive.discard()));
             } catch (ImageException e) {
                 throw new MachineException(e.getMessage());
