@@ -66,7 +66,37 @@ mkdir -p "$imgdir/jkvm" "$imgdir/qemu"
 for vmm in jkvm qemu; do
     python3 "$root/guest/tools/mkpattern.py" 4M "$imgdir/$vmm/rw.img"
     python3 "$root/guest/tools/mkpattern.py" 1M "$imgdir/$vmm/ro.img"
+    python3 "$root/guest/tools/mkpattern.py" 4M "$imgdir/$vmm/ide.img"
 done
+# One ISO for both (a CD-ROM is read-only): volume JKVMTEST with PATTERN.BIN (20 KiB of the pattern).
+command -v xorriso >/dev/null || apt-get install -y xorriso >/dev/null
+mkdir -p "$imgdir/iso-tree"
+python3 "$root/guest/tools/mkpattern.py" 20K "$imgdir/iso-tree/pattern.bin"
+xorriso -as mkisofs -quiet -V JKVMTEST -o "$imgdir/cd.iso" "$imgdir/iso-tree"
+iso_blocks=$(( $(stat -c %s "$imgdir/cd.iso") / 2048 ))
+
+# s5: the guest powers off through PM1a_CNT; both VMMs must end with status 0 right after S5-NOW.
+compare_s5() {
+    local jk qm jstatus qstatus
+    jk=$(mktemp) qm=$(mktemp)
+    set +e
+    timeout 120 "$root/jkvm" -m 64M -kernel "$elf" -append "tests=s5" -serial stdio \
+        -device isa-debug-exit,iobase=0xf4,iosize=1 </dev/null >"$jk" 2>&1
+    jstatus=$?
+    "$root/scripts/qemu-guest.sh" -m 64M --append "tests=s5" >"$qm" 2>&1
+    qstatus=$?
+    set -e
+    printf '%-8s smp=%-2s %-40s jkvm: %-28s qemu: %s\n' "-m 64M" 1 "append='tests=s5'" \
+        "$(grep -a -c '^S5-NOW' "$jk") S5-NOW (status $jstatus)" "$(grep -a -c '^S5-NOW' "$qm") S5-NOW (status $qstatus)"
+    if [ "$jstatus" -ne 0 ] || [ "$qstatus" -ne 0 ] || ! grep -a -q '^S5-NOW' "$jk" || ! grep -a -q '^S5-NOW' "$qm" \
+        || grep -a -q '^TEST s5 FAIL' "$jk" "$qm"; then
+        echo "MISMATCH for tests=s5 (both must print S5-NOW and exit 0)"
+        echo "--- jkvm output"; cat "$jk"; echo "--- qemu output"; cat "$qm"
+        rm -f "$jk" "$qm"
+        return 1
+    fi
+    rm -f "$jk" "$qm"
+}
 
 failed=0
 compare 64M 1 "" || failed=1
@@ -75,10 +105,14 @@ compare 32M 1 "tests=serial,nosuchtest" || failed=1
 compare 4G 2 "tests=memory,smp cpus=2" || failed=1
 # A guest reset reboots both VMMs in place (jkvm has no -no-reboot here, QEMU gets QEMU_REBOOT=1).
 QEMU_REBOOT=1 compare 64M 2 "tests=smp,reset reset.method=cf9 cpus=2" || failed=1
+QEMU_REBOOT=1 compare 64M 1 "tests=reset reset.method=i8042" || failed=1
+compare_s5 || failed=1
+compare 64M 1 "tests=ide-id,ide-pio,ide-dma,atapi ide.sectors=8192 atapi.blocks=$iso_blocks atapi.volid=JKVMTEST atapi.file=PATTERN.BIN" \
+    -drive "file=@IMG@/ide.img,if=ide,index=0,format=raw" -cdrom "$imgdir/cd.iso" || failed=1
 compare 64M 1 "tests=pci,blk-id,blk-read,blk-write,blk-flush,blk-discard,blk-ro,blk-msix,blk-bad blk.capacity=8192 blk.serial=jkvm-disk-0" \
     -drive "file=@IMG@/rw.img,if=none,id=d0,format=raw,discard=unmap" -device "virtio-blk-pci,drive=d0,serial=jkvm-disk-0" \
     -drive "file=@IMG@/ro.img,if=none,id=d1,format=raw,readonly=on" -device virtio-blk-pci,drive=d1 || failed=1
-for img in rw.img ro.img; do
+for img in rw.img ro.img ide.img; do
     if cmp "$imgdir/jkvm/$img" "$imgdir/qemu/$img"; then
         echo "images: $img is byte-identical after jkvm and after QEMU"
     else

@@ -4,7 +4,8 @@
 #   scripts/qemu-guest.sh [-m SIZE] [-smp N] [--append "tests=a,b cpus=N"] [extra qemu args...]
 #
 # Builds guest/build/testguest.elf first (make is incremental), prints the guest's serial
-# output, and exits 0 iff the guest wrote 0 to the isa-debug-exit port (QEMU status 1).
+# output, and exits 0 iff the guest wrote 0 to the isa-debug-exit port (QEMU status 1) or
+# powered off through ACPI S5 after printing S5-NOW (QEMU status 0).
 # Other exits: 1 guest reported failures, 124 timeout (QEMU_GUEST_TIMEOUT, default 120 s),
 # 2 QEMU failed or the guest never wrote to the debug-exit port.
 set -euo pipefail
@@ -60,6 +61,9 @@ case $status in
        else rc=2; verdict="qemu exited with status 1 but the guest printed no passing RESULT"; fi ;;
     3) rc=1; verdict="guest reported failures" ;;
     124) rc=124; verdict="timed out" ;;
+    # A guest that powers off (ACPI S5) ends QEMU with 0, and never prints RESULT.
+    0) if [[ -z $result ]] && grep -a -q '^S5-NOW' "$log"; then rc=0; verdict="guest powered off (S5)"
+       else rc=2; verdict="qemu exited with status 0 without a power-off"; fi ;;
     *) rc=2; verdict="qemu exited with status $status (no debug-exit write?)" ;;
 esac
 echo "qemu-guest: ${result:-no RESULT line} -- $verdict (qemu status $status, ${ms} ms)"
