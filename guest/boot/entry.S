@@ -98,14 +98,9 @@ entry64:
 
 common64:
     cld
-    /* .bss is zeroed here rather than trusted to the loader; the page tables and
-     * nothing else live outside it. */
-    mov     $__bss_start, %edi
-    mov     $__bss_end, %ecx
-    sub     %edi, %ecx
-    shr     $3, %ecx
-    xor     %eax, %eax
-    rep stosq
+    /* .bss is not zeroed here: an ELF loader zeroes p_memsz beyond p_filesz (jkvm, QEMU,
+     * and both again on a reboot), and touching its 1.6 MB of NIC and disk buffers here
+     * would fault in every page up front, a third of start-up on a shadow-paging host. */
     mov     $(bsp_stack + BSP_STACK_SIZE), %esp   /* image is below 4 MiB */
     xor     %ebp, %ebp
     mov     %r12, %rdi

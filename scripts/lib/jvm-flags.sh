@@ -4,5 +4,6 @@
 #    (1/3 of 1/64 of host RAM) would be touched in full before the first collection.
 #  - TrimNativeHeapInterval: gives back the malloc memory the JIT frees after start-up.
 #  - MALLOC_ARENA_MAX: one glibc arena per vCPU and I/O thread only fragments memory.
-JKVM_JVM_OPTS=(-XX:+UseSerialGC -Xms8m -Xmn4m -Xss512k -XX:TrimNativeHeapInterval=5000)
+#  - -UsePerfData: no hsperfdata file to create at start (jps no longer lists jkvm; jcmd PID works).
+JKVM_JVM_OPTS=(-XX:+UseSerialGC -Xms8m -Xmn4m -Xss512k -XX:TrimNativeHeapInterval=5000 -XX:-UsePerfData)
 export MALLOC_ARENA_MAX=2

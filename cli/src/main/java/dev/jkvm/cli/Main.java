@@ -4,26 +4,18 @@ import dev.jkvm.machine.MachineConfig;
 import dev.jkvm.machine.MachineException;
 import dev.jkvm.machine.PcMachine;
 import dev.jkvm.vmm.ExitStatus;
-import picocli.CommandLine;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.Properties;
-import java.util.Set;
 
 /**
  * The jkvm command. Exit status: the guest's (QEMU's conventions: isa-debug-exit gives
  * (value << 1) | 1, power-off 0), or 1 with one "jkvm: ..." line when it cannot run.
  */
 public final class Main {
-    /** QEMU options that jkvm does not have yet: named as such instead of "unknown". */
-    private static final Set<String> PLANNED_OPTIONS = Set.of(
-            "-bios", "-boot", "-monitor", "-qmp", "-chardev", "-object", "-numa", "-global", "-rtc", "-gdb", "-s", "-S",
-            "-incoming", "-daemonize", "-pidfile", "-vga", "-vnc", "-usb", "-usbdevice", "-fda", "-fdb", "-blockdev",
-            "-overcommit", "-msg", "-d", "-D", "-trace");
-
     private Main() {
     }
 
@@ -38,22 +30,19 @@ public final class Main {
             if (args.length > 0 && args[0].equals("demo")) {
                 return Demo.run(java.util.Arrays.copyOfRange(args, 1, args.length), out, err);
             }
-            JkvmOptions options = new JkvmOptions();
-            CommandLine cl = commandLine(options);
-            try {
-                cl.parseArgs(args);
-            } catch (CommandLine.ParameterException e) {
-                throw new CliException(describe(e));
-            }
-            if (cl.isUsageHelpRequested()) {
-                cl.usage(out);
+            StartupTrace.mark("main");
+            JkvmOptions options = JkvmOptions.parse(args);
+            if (options.help) {
+                QemuOptionParser.usage(out, "jkvm", JkvmOptions.SUMMARY, JkvmOptions.OPTIONS, JkvmOptions.FOOTER);
                 return 0;
             }
-            if (cl.isVersionHelpRequested()) {
+            if (options.version) {
                 out.println("jkvm version " + version() + " (KVM virtual machine monitor; qemu-system-x86_64 options)");
                 return 0;
             }
-            return boot(MachineOptions.toConfig(options), err);
+            MachineConfig config = MachineOptions.toConfig(options);
+            StartupTrace.mark("options parsed");
+            return boot(config, err);
         } catch (CliException | MachineException e) {
             err.println("jkvm: " + e.getMessage());
             return 1;
@@ -66,38 +55,9 @@ public final class Main {
         }
     }
 
-    static CommandLine commandLine(JkvmOptions options) {
-        CommandLine cl = new CommandLine(options);
-        // QEMU's options are single-dash words: never read "-mem-path" as "-m em-path".
-        cl.setPosixClusteredShortOptionsAllowed(false);
-        cl.setOverwrittenOptionsAllowed(true);
-        cl.setAllowOptionsAsOptionParameters(true);
-        cl.setUnmatchedOptionsArePositionalParams(false);
-        return cl;
-    }
-
-    /** One line for a parse error, naming the option, as QEMU does. */
-    private static String describe(CommandLine.ParameterException e) {
-        if (e instanceof CommandLine.UnmatchedArgumentException u && !u.getUnmatched().isEmpty()) {
-            String arg = u.getUnmatched().get(0);
-            if (PLANNED_OPTIONS.contains(arg)) {
-                return "option " + arg + " is not supported yet";
-            }
-            if (arg.startsWith("-")) {
-                return "invalid option " + arg + " (see jkvm -h)";
-            }
-            return "unexpected argument '" + arg + "' (options take the form -name value; see jkvm -h)";
-        }
-        if (e instanceof CommandLine.MissingParameterException) {
-            return e.getMessage().replace("Missing required parameter for option", "option").replace("'", "").trim() + " requires an argument";
-        }
-        String m = e.getMessage();
-        int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
-    }
-
     static int boot(MachineConfig config, PrintStream err) {
         PcMachine machine = PcMachine.create(config);
+        StartupTrace.mark("machine built");
         Thread hook = new Thread(() -> {
             // SIGINT/SIGTERM: stop the guest and let close() restore the terminal before the JVM goes.
             machine.stop("terminated by signal");
@@ -106,6 +66,7 @@ public final class Main {
         Runtime.getRuntime().addShutdownHook(hook);
         try {
             machine.start();
+            StartupTrace.mark("vCPUs started");
             ExitStatus status;
             try {
                 status = machine.awaitExit(Duration.ofDays(365 * 100)).orElseThrow();

@@ -22,9 +22,7 @@ class NetOptionsTest {
     private static MachineConfig parse(String... args) {
         List<String> all = new ArrayList<>(List.of(args));
         all.addAll(List.of("-kernel", "k.elf"));
-        JkvmOptions o = new JkvmOptions();
-        Main.commandLine(o).parseArgs(all.toArray(String[]::new));
-        return MachineOptions.toConfig(o);
+        return MachineOptions.toConfig(JkvmOptions.parse(all.toArray(String[]::new)));
     }
 
     /** The one line a bad command line gets, through the real entry point (nothing boots: parsing fails first). */

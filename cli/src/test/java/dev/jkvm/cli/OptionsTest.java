@@ -20,9 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** QEMU's option meanings, mapped to a machine configuration without booting anything. */
 class OptionsTest {
     static MachineConfig parse(String... args) {
-        JkvmOptions o = new JkvmOptions();
-        Main.commandLine(o).parseArgs(args);
-        return MachineOptions.toConfig(o);
+        return MachineOptions.toConfig(JkvmOptions.parse(args));
     }
 
     @Test
