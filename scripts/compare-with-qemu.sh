@@ -12,7 +12,7 @@ elf="$root/guest/build/testguest.elf"
 
 verdicts() {
     # "TEST name PASS|FAIL" and "RESULT ..." lines; the detail after the verdict may differ between VMMs.
-    tr -d '\r' | grep -a -oE '^(TEST [a-z0-9_-]+ (PASS|FAIL)|RESULT .*)$' || true
+    tr -d '\r' | LC_ALL=C sed -nE 's/^(TEST [a-z0-9_-]+ (PASS|FAIL))( .*)?$/\1/p; /^RESULT /p'
 }
 
 # compare MEM SMP APPEND [extra VMM args...]: the args may name @IMG@, replaced by a per-VMM copy dir.

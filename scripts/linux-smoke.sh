@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Boots Debian's kernel (/boot/vmlinuz-*) on jkvm with a busybox initramfs and a virtio-blk disk,
-# waits for the guest's marker, and checks that the VM powers off.
+# Boots Debian's kernel (/boot/vmlinuz-*) on jkvm with a busybox initramfs, a virtio-net and an
+# e1000 NIC (each on user networking), a virtio-blk disk and an IDE disk, waits for the guest's
+# marker, and checks that the VM powers off.
 #
 #   scripts/linux-smoke.sh [--timeout SECONDS] [--kernel FILE] [--keep]
 #
@@ -50,6 +51,8 @@ if [ -z "$kernel" ] && ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
 fi
 command -v cpio >/dev/null || need+=(cpio)
 command -v readelf >/dev/null || need+=(binutils)
+# -netdev user: jkvm binds libslirp (the library QEMU uses) through FFM.
+ldconfig -p 2>/dev/null | grep -q 'libslirp\.so\.0 ' || need+=(libslirp0)
 if [ ${#need[@]} -gt 0 ]; then
     apt_install "${need[@]}"
 fi
@@ -98,6 +101,7 @@ for d in /sys/bus/pci/devices/*; do
     echo "\$(\$bb basename \$d) \$(\$bb cat \$d/vendor):\$(\$bb cat \$d/device) class \$(\$bb cat \$d/class)"
 done
 echo "== block devices"; \$bb ls /sys/block
+echo "== network interfaces"; \$bb ls /sys/class/net
 echo "== powering off"
 \$bb poweroff -f
 EOF
@@ -107,29 +111,12 @@ chmod 755 "$fs/init"
 # --- a small raw disk for virtio-blk ---
 truncate -s 8M "$work/disk.raw"
 
-# --- devices: what this jkvm has (its -h lists them) ---
-help=$("$root/jkvm" -h 2>&1)
-devices=(-drive "file=$work/disk.raw,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0)
-left_out=()
-for dev in e1000 virtio-net-pci; do
-    if grep -q -- "$dev" <<<"$help"; then
-        case "$dev" in
-            e1000) devices+=(-device e1000) ;;
-            virtio-net-pci) devices+=(-device virtio-net-pci) ;;
-        esac
-    else
-        left_out+=("$dev")
-    fi
-done
-if grep -qE -- '-hda|if=ide' <<<"$help"; then
-    truncate -s 4M "$work/ide.raw"
-    devices+=(-drive "file=$work/ide.raw,if=ide,format=raw")
-else
-    left_out+=("IDE disk")
-fi
-if [ ${#left_out[@]} -gt 0 ]; then
-    echo "linux-smoke: left out (not in this jkvm's -h): ${left_out[*]}"
-fi
+# --- devices: both NICs on user networking (a NIC needs netdev= in jkvm), a virtio-blk and an IDE disk ---
+truncate -s 4M "$work/ide.raw"
+devices=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0
+         -netdev user,id=n1 -device e1000,netdev=n1
+         -drive "file=$work/disk.raw,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0
+         -drive "file=$work/ide.raw,if=ide,format=raw")
 
 # --- boot ---
 log=$work/serial.log

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Runs the test guest's NIC tests under QEMU (the reference for jkvm's virtio-net and e1000),
-# including the host side of net-udp-echo and a two-VM net-peer run.
+# or with --vmm jkvm the same runs under jkvm, including the host side of net-udp-echo and a
+# two-VM net-peer run. scripts/compare-net-with-qemu.sh runs both and compares their verdicts.
 #
-#   scripts/qemu-net.sh [--nic virtio|e1000|both] [--echo N] [--no-peer] [--keep DIR] [extra qemu-guest.sh args...]
+#   scripts/qemu-net.sh [--vmm qemu|jkvm] [--nic virtio|e1000|both] [--echo N] [--no-peer] [--keep DIR] [extra VMM args...]
 #
 # Per NIC type (default both), one VM on QEMU's user networking (libslirp) with a UDP host
 # forward to the guest's echo port:
 #     -netdev user,id=n0,hostfwd=udp:127.0.0.1:PORT-:7 -device virtio-net-pci|e1000,netdev=n0,mac=M,romfile=
-# runs  pci,net-id,net-arp,net-dhcp,net-irq,net-udp-echo,net-arp  (virtio: net-udp-echo first, so
-# slirp has to ARP for the guest, and net-bad too) with net.mac=M; once the guest prints NET-READY
+# runs  pci,net-id,net-arp,net-dhcp,net-irq,net-udp-echo,net-bad,net-arp  (virtio: net-udp-echo
+# first, so slirp has to ARP for the guest) with net.mac=M; once the guest prints NET-READY
 # this script sends N datagrams (default 6, sizes 1..1472 bytes) to 127.0.0.1:PORT and requires
 # each to come back unchanged (net.echo=N on the guest side).
 # Then net-peer: two VMs joined by -netdev socket (TCP listen/connect on 127.0.0.1), the
 # listening one with net.role=recv, the connecting one with net.role=send, different MACs. With
 # --nic both this runs twice, virtio receiving from e1000 and e1000 receiving from virtio.
-# --keep DIR keeps the logs in DIR. Exit 0 only if every run passes.
+# --vmm jkvm runs ./jkvm with the same -m, -append, -netdev and -device (no romfile=: jkvm has no
+# option ROMs) and the debug-exit port; its status is mapped as scripts/qemu-guest.sh maps QEMU's.
+# --keep DIR keeps the logs in DIR: <nic>.log, peer-<recv>-from-<send>-recv|send.log, the VMs'
+# serial output. Exit 0 only if every run passes.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 guest="$root/scripts/qemu-guest.sh"
+vmm=qemu
 nics=(virtio e1000)
 echo_n=6
 peer=1
@@ -33,10 +38,16 @@ while (($#)); do
                 *) echo "qemu-net: --nic virtio|e1000|both" >&2; exit 2 ;;
             esac
             shift 2 ;;
+        --vmm)
+            case "$2" in
+                qemu|jkvm) vmm=$2 ;;
+                *) echo "qemu-net: --vmm qemu|jkvm" >&2; exit 2 ;;
+            esac
+            shift 2 ;;
         --echo) echo_n=$2; shift 2 ;;
         --no-peer) peer=0; shift ;;
         --keep) keep=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) extra+=("$1"); shift ;;
     esac
 done
@@ -54,16 +65,61 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! command -v qemu-system-x86_64 >/dev/null; then
+if [[ $vmm == qemu ]] && ! command -v qemu-system-x86_64 >/dev/null; then
     echo "qemu-net: installing qemu-system-x86" >&2
     apt-get install -y qemu-system-x86 >&2 || { apt-get update >&2 && apt-get install -y qemu-system-x86 >&2; }
 fi
-make -s -C "$root/guest"    # once, so the concurrent qemu-guest.sh runs below find nothing to build
+make -s -C "$root/guest"    # once, so the concurrent VM runs below find nothing to build
+if [[ $vmm == jkvm ]]; then
+    # Once too: ./jkvm rebuilds when sources changed, and two VMs of a peer run must not both do it.
+    "$root/scripts/build" >/dev/null 2>&1 || "$root/scripts/build"
+fi
 # The guest's waits are "at least" (its TSC is assumed to run at <= 5 GHz), so net.wait=30 may
-# last a few times longer: give QEMU room to end with the guest's own FAIL line.
+# last a few times longer: give the VMM room to end with the guest's own FAIL line.
 export QEMU_GUEST_TIMEOUT=${QEMU_GUEST_TIMEOUT:-300}
 
 device_of() { [[ $1 == virtio ]] && echo virtio-net-pci || echo e1000; }
+
+# start_vm LOG APPEND NETDEV DEVICE: boots the test guest in the background on $vmm with one NIC
+# (DEVICE is "model,netdev=n0,mac=M"), serial output and VMM messages to LOG; sets vm_pid.
+start_vm() {
+    local log=$1 append=$2 netdev=$3 device=$4
+    if [[ $vmm == qemu ]]; then
+        "$guest" -m 64M --append "$append" -netdev "$netdev" -device "$device,romfile=" \
+            "${extra[@]}" >"$log" 2>&1 &
+    else
+        timeout "$QEMU_GUEST_TIMEOUT" "$root/jkvm" -m 64M -kernel "$root/guest/build/testguest.elf" -append "$append" \
+            -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=1 -netdev "$netdev" -device "$device" \
+            "${extra[@]}" </dev/null >"$log" 2>&1 &
+    fi
+    vm_pid=$!
+    pids+=("$vm_pid")
+}
+
+# finish_vm PID LOG: waits for the VM and sets vm_rc to qemu-guest.sh's status for it (0 = the
+# guest passed, 1 = it reported failures, 124 = timed out, 2 = anything else). Not in $(...):
+# a subshell cannot wait for the VM.
+finish_vm() {
+    local pid=$1 log=$2 status result
+    set +e
+    wait "$pid"
+    status=$?
+    set -e
+    vm_rc=$status
+    [[ $vmm == qemu ]] && return
+    result=$(grep -a -m1 '^RESULT ' "$log" | tr -d '\r' || true)
+    case $status in
+        1) if [[ $result == *", 0 failed" ]]; then vm_rc=0; else vm_rc=2; fi ;;
+        3) vm_rc=1 ;;
+        124) vm_rc=124 ;;
+        *) vm_rc=2 ;;
+    esac
+}
+
+# A VM's verdicts and its VMM's own messages, for the summary.
+show_log() {   # LOG PREFIX
+    grep -a -E '^(TEST|RESULT)|^qemu-system|^jkvm' "$1" 2>/dev/null | tr -d '\r' | sed "s/^/$2: /" || true
+}
 
 free_port() {   # $1 = tcp|udp
     python3 - "$1" <<'EOF'
@@ -87,36 +143,7 @@ wait_line() {
 
 # Host side of net-udp-echo: N datagrams to 127.0.0.1:PORT, each must come back unchanged.
 echo_client() {
-    python3 - "$1" "$2" <<'EOF'
-import socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-sizes = [1, 18, 512, 1472, 64, 1000, 1471, 2]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-s.settimeout(2.0)
-ok = 0
-for i in range(n):
-    size = sizes[i % len(sizes)]
-    data = bytes(((i * 37 + k * 11 + 5) & 0xFF) for k in range(size))
-    got = False
-    for attempt in range(5):
-        s.sendto(data, ("127.0.0.1", port))
-        try:
-            while True:
-                reply, _ = s.recvfrom(4096)
-                if reply == data:
-                    got = True
-                    break
-        except socket.timeout:
-            pass
-        if got:
-            break
-    print(f"echo-client: datagram {i} ({size} bytes): {'echoed' if got else 'NO ECHO'}"
-          + (f" after {attempt + 1} sends" if got and attempt else ""))
-    ok += got
-print(f"echo-client: {ok}/{n} echoed")
-sys.exit(0 if ok == n else 1)
-EOF
+    python3 "$root/guest/tools/udp-echo-client.py" 127.0.0.1 "$1" "$2"
 }
 
 wait_tcp_listen() {   # port: until something listens on 127.0.0.1:port (without connecting to it)
@@ -141,16 +168,13 @@ for nic in "${nics[@]}"; do
     if [[ $nic == virtio ]]; then
         tests=net-udp-echo,pci,net-id,net-arp,net-dhcp,net-irq,net-bad,net-arp
     else
-        tests=pci,net-id,net-arp,net-dhcp,net-irq,net-udp-echo,net-arp
+        tests=pci,net-id,net-arp,net-dhcp,net-irq,net-udp-echo,net-bad,net-arp
     fi
     log="$dir/$nic.log"
-    echo "qemu-net: $nic: tests=$tests (hostfwd udp 127.0.0.1:$port -> 10.0.2.15:7)"
-    "$guest" -m 64M --append "tests=$tests net.nic=$nic net.mac=$mac net.echo=$echo_n net.prime=0 net.wait=30" \
-        -netdev "user,id=n0,hostfwd=udp:127.0.0.1:$port-:7" \
-        -device "$(device_of "$nic"),netdev=n0,mac=$mac,romfile=" \
-        "${extra[@]}" >"$log" 2>&1 &
-    qpid=$!
-    pids+=("$qpid")
+    echo "qemu-net: $vmm $nic: tests=$tests (hostfwd udp 127.0.0.1:$port -> 10.0.2.15:7)"
+    start_vm "$log" "tests=$tests net.nic=$nic net.mac=$mac net.echo=$echo_n net.prime=0 net.wait=30" \
+        "user,id=n0,hostfwd=udp:127.0.0.1:$port-:7" "$(device_of "$nic"),netdev=n0,mac=$mac"
+    qpid=$vm_pid
     client_rc=1
     if wait_line "$log" "NET-READY" 90 "$qpid"; then
         set +e
@@ -158,13 +182,11 @@ for nic in "${nics[@]}"; do
         client_rc=${PIPESTATUS[0]}
         set -e
     else
-        echo "qemu-net: $nic: no NET-READY line"
+        echo "qemu-net: $vmm $nic: no NET-READY line"
     fi
-    set +e
-    wait "$qpid"
-    guest_rc=$?
-    set -e
-    grep -a -E '^(TEST|RESULT)|^qemu-system' "$log" | sed "s/^/$nic: /"
+    finish_vm "$qpid" "$log"
+    guest_rc=$vm_rc
+    show_log "$log" "$nic"
     if [[ $guest_rc -eq 0 && $client_rc -eq 0 ]]; then
         summary+=("$nic: PASS")
     else
@@ -177,35 +199,24 @@ done
 peer_run() {   # $1 = receiver NIC (listens), $2 = sender NIC (connects)
     local rnic=$1 snic=$2 port name="peer-$1-from-$2"
     port=$(free_port tcp)
-    echo "qemu-net: $name: socket 127.0.0.1:$port, recv=$rnic (listen) send=$snic (connect)"
-    "$guest" -m 64M --append "tests=net-id,net-peer net.nic=$rnic net.role=recv net.wait=30" \
-        -netdev "socket,id=n0,listen=127.0.0.1:$port" \
-        -device "$(device_of "$rnic"),netdev=n0,mac=52:54:00:00:00:01,romfile=" \
-        "${extra[@]}" >"$dir/$name-recv.log" 2>&1 &
-    local rpid=$!
-    pids+=("$rpid")
+    echo "qemu-net: $vmm $name: socket 127.0.0.1:$port, recv=$rnic (listen) send=$snic (connect)"
+    start_vm "$dir/$name-recv.log" "tests=net-id,net-peer net.nic=$rnic net.role=recv net.wait=30" \
+        "socket,id=n0,listen=127.0.0.1:$port" "$(device_of "$rnic"),netdev=n0,mac=52:54:00:00:00:01"
+    local rpid=$vm_pid
     local srv_rc=2 snd_rc=2
     if wait_tcp_listen "$port"; then
-        "$guest" -m 64M --append "tests=net-id,net-peer net.nic=$snic net.role=send net.wait=30" \
-            -netdev "socket,id=n0,connect=127.0.0.1:$port" \
-            -device "$(device_of "$snic"),netdev=n0,mac=52:54:00:00:00:02,romfile=" \
-            "${extra[@]}" >"$dir/$name-send.log" 2>&1 &
-        local spid=$!
-        pids+=("$spid")
-        set +e
-        wait "$spid"
-        snd_rc=$?
-        set -e
+        start_vm "$dir/$name-send.log" "tests=net-id,net-peer net.nic=$snic net.role=send net.wait=30" \
+            "socket,id=n0,connect=127.0.0.1:$port" "$(device_of "$snic"),netdev=n0,mac=52:54:00:00:00:02"
+        finish_vm "$vm_pid" "$dir/$name-send.log"
+        snd_rc=$vm_rc
     else
-        echo "qemu-net: $name: the receiving QEMU never listened on $port"
+        echo "qemu-net: $vmm $name: the receiving VM never listened on $port"
         kill "$rpid" 2>/dev/null || true
     fi
-    set +e
-    wait "$rpid"
-    srv_rc=$?
-    set -e
-    grep -a -E '^(TEST|RESULT)|^qemu-system' "$dir/$name-recv.log" | sed "s/^/$name recv: /" || true
-    grep -a -E '^(TEST|RESULT)|^qemu-system' "$dir/$name-send.log" 2>/dev/null | sed "s/^/$name send: /" || true
+    finish_vm "$rpid" "$dir/$name-recv.log"
+    srv_rc=$vm_rc
+    show_log "$dir/$name-recv.log" "$name recv"
+    show_log "$dir/$name-send.log" "$name send"
     if [[ $srv_rc -eq 0 && $snd_rc -eq 0 ]]; then
         summary+=("$name: PASS")
     else
@@ -223,6 +234,6 @@ if ((peer)); then
     fi
 fi
 
-for s in "${summary[@]}"; do echo "qemu-net: $s"; done
-if ((rc == 0)); then echo "qemu-net: PASS"; else echo "qemu-net: FAIL"; fi
+for s in "${summary[@]}"; do echo "qemu-net: $vmm $s"; done
+if ((rc == 0)); then echo "qemu-net: $vmm PASS"; else echo "qemu-net: $vmm FAIL"; fi
 exit "$rc"

@@ -238,6 +238,9 @@ bool e1000_init(struct e1000 *e)
     e1000_write(e, E1000_RDT, E1000_RX_DESCS - 1);
     e1000_write(e, E1000_RDTR, 0);
     e->rx_next = 0;
+    /* RDH is checked before RCTL.EN: once receive is on, a frame from a live link (a peer that is
+     * already sending, or one the VMM queued while receive was off) may advance it at once. */
+    uint32_t rdh = e1000_read(e, E1000_RDH);
     e1000_write(e, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC);
 
     /* Transmit ring. TIPG: IPGT 10, IPGR1 8, IPGR2 6 (the manual's values for copper). */
@@ -252,7 +255,7 @@ bool e1000_init(struct e1000 *e)
     e1000_write(e, E1000_TIPG, 10 | 8 << 10 | 6 << 20);
     e1000_write(e, E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP | E1000_TCTL_CT(0x0f) | E1000_TCTL_COLD(0x40));
 
-    uint32_t rdh = e1000_read(e, E1000_RDH), tdh = e1000_read(e, E1000_TDH);
+    uint32_t tdh = e1000_read(e, E1000_TDH);
     if (rdh != 0 || tdh != 0) {
         seterr(e, "RDH %lu / TDH %lu do not read back 0", rdh, tdh);
         return false;
@@ -316,6 +319,23 @@ struct e1000 *e1000_get(unsigned n, char *err, size_t errlen)
 
 /* ---- data path ------------------------------------------------------------------------- */
 
+volatile struct e1000_tx_desc *e1000_tx_desc(struct e1000 *e, unsigned i)
+{
+    return &mem_of(e)->tx[i % E1000_TX_DESCS];
+}
+
+void e1000_tx_fill(volatile struct e1000_tx_desc *d, uint64_t addr, uint16_t len, uint8_t cmd)
+{
+    d->addr = addr;
+    d->length = len;
+    d->cso = 0;
+    d->cmd = cmd;
+    d->status = 0;
+    d->css = 0;
+    d->special = 0;
+    barrier();
+}
+
 bool e1000_send(struct e1000 *e, const void *frame, uint32_t len)
 {
     struct e1000_mem *m = mem_of(e);
@@ -326,14 +346,8 @@ bool e1000_send(struct e1000 *e, const void *frame, uint32_t len)
     uint32_t i = e->tx_tail;
     memcpy(m->txbuf[i], frame, len);
     volatile struct e1000_tx_desc *d = &m->tx[i];
-    d->addr = (uint64_t)(uintptr_t)m->txbuf[i];
-    d->length = (uint16_t)len;
-    d->cso = 0;
-    d->cmd = E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | E1000_TXD_CMD_RS;
-    d->status = 0;
-    d->css = 0;
-    d->special = 0;
-    barrier();
+    e1000_tx_fill(d, (uint64_t)(uintptr_t)m->txbuf[i], (uint16_t)len,
+                  E1000_TXD_CMD_EOP | E1000_TXD_CMD_IFCS | E1000_TXD_CMD_RS);
     e->tx_tail = (i + 1) % E1000_TX_DESCS;
     e1000_write(e, E1000_TDT, e->tx_tail);
     uint64_t deadline = rdtsc() + E1000_TIMEOUT_MS * TSC_MAX_PER_MS;

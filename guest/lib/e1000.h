@@ -173,6 +173,10 @@ int e1000_eecd_read(struct e1000 *e, unsigned word);
 int e1000_phy_read(struct e1000 *e, unsigned reg);
 
 bool e1000_send(struct e1000 *e, const void *frame, uint32_t len);
+/* Transmit descriptor i of the ring, for tests that hand the device hostile descriptors. */
+volatile struct e1000_tx_desc *e1000_tx_desc(struct e1000 *e, unsigned i);
+/* Fills a legacy transmit descriptor (no checksum insertion, status cleared). */
+void e1000_tx_fill(volatile struct e1000_tx_desc *d, uint64_t addr, uint16_t len, uint8_t cmd);
 /* Non-blocking; frame length, 0 if nothing arrived, -1 on a bad descriptor (e->err). */
 int e1000_recv(struct e1000 *e, void *buf, uint32_t max);
 

@@ -24,12 +24,10 @@
  * data is a fixed pattern written once. The device is re-initialised afterwards, so other blk-*
  * tests may follow. WARNING: write modes overwrite the disk region (not the test pattern). */
 #include "tests/test.h"
-#include "boot/paging.h"
 #include "lib/cmdline.h"
 #include "lib/cpu.h"
 #include "lib/memrange.h"
 #include "lib/printf.h"
-#include "lib/start_info.h"
 #include "lib/string.h"
 #include "lib/tsc.h"
 #include "lib/virtio_blk.h"
@@ -38,7 +36,6 @@
 #define BENCH_MAX_BS (4u << 20)
 #define BENCH_MAX_SEGS (VIRTQ_POOL_INDIRECT_MAX - 2)
 #define PAGE 4096ull
-#define ALIGN_2M (2ull << 20)
 
 enum mode { RANDREAD, RANDWRITE, SEQREAD, SEQWRITE };
 static const char *const mode_names[] = {"randread", "randwrite", "read", "write"};
@@ -54,28 +51,17 @@ static uint64_t region_base, region_size;
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
-/* A free, mapped piece of type-1 RAM of `size` bytes (2 MiB aligned), outside the image and
- * every reserved range; reserved from now on. */
+/* Free RAM for `size` bytes of buffers (lib/memrange), kept for later runs in the same boot. */
 static uint64_t alloc_ram(uint64_t size)
 {
     if (region_size >= size)
         return region_base;
-    for (uint32_t i = 0; i < boot.memmap_count; i++) {
-        const struct hvm_memmap_entry *e = &boot.memmap[i];
-        if (e->type != MEMMAP_RAM)
-            continue;
-        uint64_t end = e->addr + e->size;
-        uint64_t a = align_up(e->addr > image_end() ? e->addr : image_end(), ALIGN_2M);
-        for (; a + size <= end && a + size > a; a += ALIGN_2M) {
-            if (memrange_is_reserved(a, size) || !paging_is_mapped(a) || !paging_is_mapped(a + size - 1))
-                continue;
-            memrange_reserve(a, size);
-            region_base = a;
-            region_size = size;
-            return a;
-        }
+    uint64_t a = memrange_alloc_ram(size);
+    if (a) {
+        region_base = a;
+        region_size = size;
     }
-    return 0;
+    return a;
 }
 
 static uint64_t get_num(const char *key, uint64_t dflt)

@@ -2,6 +2,7 @@ package dev.jkvm.machine;
 
 import dev.jkvm.devices.legacy.IsaDebugExit;
 import dev.jkvm.devices.legacy.ide.PiixIde;
+import dev.jkvm.devices.legacy.net.E1000;
 import dev.jkvm.devices.legacy.pci.I440fxHostBridge;
 import dev.jkvm.devices.legacy.pci.Piix3IsaBridge;
 import dev.jkvm.devices.legacy.platform.AcpiHardware;
@@ -267,8 +268,19 @@ public final class PcMachine implements AutoCloseable {
         return List.copyOf(netDevices);
     }
 
+    /** An Intel 82540EM (e1000) on INTA#; the device starts the backend when its driver enables receive. */
     private void addE1000(DeviceConfig.E1000 device, NetBackend backend, MacAddress mac) {
-        throw new MachineException("-device e1000: not supported yet");
+        E1000 nic = new E1000(device.netdev(), memory, backend, mac);
+        int slot = device.slot() >= 0 ? device.slot() : pci.freeSlot();
+        try {
+            if (slot < 0) {
+                throw new IllegalArgumentException("no free PCI slot");
+            }
+            pci.add(new PciAddress(slot, 0), nic);
+        } catch (IllegalArgumentException e) {
+            nic.close();
+            throw new MachineException("e1000 netdev=" + device.netdev() + ": " + e.getMessage());
+        }
     }
 
     /**

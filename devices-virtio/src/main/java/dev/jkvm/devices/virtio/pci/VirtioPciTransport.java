@@ -505,6 +505,11 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
         raise(configVector, 2);
     }
 
+    /**
+     * The driver broke a rule: DEVICE_NEEDS_RESET and a configuration interrupt. The reason is
+     * reported on stderr once, when the device enters that state (as QEMU's virtio_error names
+     * it); further failures until the driver resets the device are only counted.
+     */
     @Override
     public void fail(String reason) {
         synchronized (stateLock) {
@@ -515,6 +520,7 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
             }
             status |= STATUS_NEEDS_RESET;
         }
+        System.err.println("jkvm: " + reason + "; the device needs a reset");
         raise(configVector, 2);
     }
 
