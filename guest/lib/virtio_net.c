@@ -112,11 +112,14 @@ bool vnet_init(struct vnet *n)
         return false;
     }
     struct virtq *rxq = &d->vq[VNET_RXQ];
-    unsigned want = VNET_RX_BUFS < rxq->size ? VNET_RX_BUFS : rxq->size;
-    uint8_t(*bufs)[2048] = slot_bufs(n);
+    unsigned want = n->rx_area ? n->rx_count : VNET_RX_BUFS;
+    if (want > rxq->size)
+        want = rxq->size;
     for (n->rx_posted = 0; n->rx_posted < want; n->rx_posted++) {
-        memset(bufs[n->rx_posted], 0, VNET_HDR_LEN);
-        if (!post_rx(n, bufs[n->rx_posted])) {
+        uint8_t *b = n->rx_area ? (uint8_t *)(uintptr_t)(n->rx_area + (uint64_t)n->rx_posted * n->rx_stride)
+                                : slot_bufs(n)[n->rx_posted];
+        memset(b, 0, VNET_HDR_LEN);
+        if (!post_rx(n, b)) {
             seterr(n, "cannot post rx buffer %lu", n->rx_posted, 0);
             return false;
         }

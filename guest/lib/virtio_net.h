@@ -13,6 +13,7 @@
 #define VIRTIO_NET_F_CSUM       0
 #define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MTU        3
+#define VIRTIO_NET_F_HOST_TSO4  11
 #define VIRTIO_NET_F_MAC        5
 #define VIRTIO_NET_F_MRG_RXBUF  15
 #define VIRTIO_NET_F_STATUS     16
@@ -47,6 +48,9 @@ struct virtio_net_hdr_v1 {
     uint16_t num_buffers;
 };
 #define VNET_HDR_LEN 12
+#define VNET_HDR_F_NEEDS_CSUM 1
+#define VNET_GSO_NONE  0
+#define VNET_GSO_TCPV4 1
 
 #define VNET_RXQ   0
 #define VNET_TXQ   1
@@ -73,6 +77,10 @@ struct vnet {
     uint16_t max_pairs, mtu;    /* 0 when the feature is not negotiated */
     bool promisc_off;           /* CTRL_RX PROMISC 0 and ALLMULTI 0 acknowledged with VIRTIO_NET_OK */
     unsigned rx_posted;
+    /* Receive buffers other than the driver's own 64 (set before vnet_init, 0 for the default):
+     * rx_count buffers of VNET_RX_BUF_LEN, rx_stride bytes apart from rx_area. */
+    uint64_t rx_area;
+    unsigned rx_count, rx_stride;
     uint64_t rx_frames, tx_frames;
     uint16_t last_num_buffers;
     char err[128];

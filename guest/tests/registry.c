@@ -39,6 +39,8 @@ const struct test test_registry[] = {
     {.name = "net-irq", .fn = test_net_irq, .on_request = true},
     {.name = "net-peer", .fn = test_net_peer, .on_request = true},
     {.name = "net-bad", .fn = test_net_bad, .on_request = true},
+    /* Load generator for benchmarks/run-net.sh (bench.* parameters): stops on a byte from the host. */
+    {.name = "net-bench", .fn = test_net_bench, .on_request = true},
     /* End the VM: ACPI S5 soft-off, or a reset by reset.method=i8042|cf9|92 (run with -no-reboot). */
     {.name = "s5", .fn = test_s5, .on_request = true},
     {.name = "reset", .fn = test_reset, .on_request = true},

@@ -73,6 +73,7 @@ bool test_net_udp_echo(struct test_result *r);
 bool test_net_irq(struct test_result *r);
 bool test_net_peer(struct test_result *r);
 bool test_net_bad(struct test_result *r);
+bool test_net_bench(struct test_result *r);
 bool test_rtc(struct test_result *r);
 bool test_pmtimer(struct test_result *r);
 bool test_i8042(struct test_result *r);

@@ -118,13 +118,19 @@ public final class StartupBench {
         long pid = p.pid();
         long totalKb = statusKb(pid, "VmRSS:");
         long guestKb = guestRamRssKb(pid, guestMiB * 1024);
+        // Where the overhead lives: private memory (heap, JIT code, thread stacks) or pages of
+        // files (libjvm.so, the CDS/AOT archive) that other processes on the host share.
+        long anonKb = statusKb(pid, "RssAnon:");
+        long fileKb = statusKb(pid, "RssFile:") + statusKb(pid, "RssShmem:");
         OutputStream out = p.getOutputStream();
         out.write('x');
         out.flush();
         in.transferTo(OutputStream.nullOutputStream());
         p.waitFor(60, TimeUnit.SECONDS);
-        System.out.printf(Locale.ROOT, "BENCH rss vmm=%s guest_ram_mib=%d vmm_rss_mib=%.1f guest_resident_mib=%.1f overhead_mib=%.1f%n",
-                name, guestMiB, totalKb / 1024.0, guestKb / 1024.0, (totalKb - guestKb) / 1024.0);
+        System.out.printf(Locale.ROOT, "BENCH rss vmm=%s guest_ram_mib=%d vmm_rss_mib=%.1f guest_resident_mib=%.1f overhead_mib=%.1f"
+                        + " overhead_anon_mib=%.1f overhead_file_mib=%.1f%n",
+                name, guestMiB, totalKb / 1024.0, guestKb / 1024.0, (totalKb - guestKb) / 1024.0,
+                (anonKb - guestKb) / 1024.0, fileKb / 1024.0);
     }
 
     private static long statusKb(long pid, String key) throws IOException {

@@ -20,6 +20,7 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        NativePreload.start();
         int status = run(args, System.out, System.err);
         System.out.flush();
         System.exit(status);

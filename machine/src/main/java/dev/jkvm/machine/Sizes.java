@@ -32,8 +32,17 @@ public final class Sizes {
             unit = 1L << shift;
             s = s.substring(0, s.length() - 1);
         }
-        if (!s.matches("[0-9]+(\\.[0-9]+)?")) {
+        int dot = s.indexOf('.');
+        if (!digits(s, 0, dot < 0 ? s.length() : dot) || (dot >= 0 && !digits(s, dot + 1, s.length()))) {
             throw new IllegalArgumentException("'" + text + "' is not a size");
+        }
+        if (dot < 0 && s.length() <= 18) {
+            // The common case, without BigDecimal: its classes cost start-up time.
+            long n = Long.parseLong(s);
+            if (n > Long.MAX_VALUE / unit) {
+                throw new IllegalArgumentException("'" + text + "' is too large");
+            }
+            return n * unit;
         }
         // Exact decimal arithmetic, as qemu_strtosz does it: a double loses whole bytes above 2^53.
         BigDecimal number = new BigDecimal(s);
@@ -45,6 +54,20 @@ public final class Sizes {
             throw new IllegalArgumentException("'" + text + "' is too large");
         }
         return value.longValueExact();
+    }
+
+    /** True if [from, to) is one or more ASCII digits. */
+    private static boolean digits(String s, int from, int to) {
+        if (from >= to) {
+            return false;
+        }
+        for (int i = from; i < to; i++) {
+            char c = s.charAt(i);
+            if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** 134217728 -> "128 MiB". */
