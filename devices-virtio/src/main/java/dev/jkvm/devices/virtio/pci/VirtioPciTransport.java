@@ -520,8 +520,8 @@ public final class VirtioPciTransport implements PciFunction, VirtioContext {
             }
             status |= STATUS_NEEDS_RESET;
         }
-        System.err.println("jkvm: " + reason + "; the device needs a reset");
         raise(configVector, 2);
+        System.err.println("jkvm: " + reason + "; the device needs a reset");
     }
 
     /** How many times the driver broke a rule, and the last reason; for tests and diagnostics. */

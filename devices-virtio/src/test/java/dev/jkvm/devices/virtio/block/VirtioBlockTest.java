@@ -556,6 +556,8 @@ class VirtioBlockTest {
         ring.add(r(header(BlockRequest.T_OUT, 0), 16), r(data(512, 0), 512));
         driver.notify(0);
         await("DEVICE_NEEDS_RESET", () -> (driver.status() & NEEDS_RESET) != 0);
+        // The status is visible before the I/O thread raises the interrupt.
+        await("the config interrupt", () -> msi.triggers(CONFIG_DATA) == 1);
         assertEquals(1, transport.failureCount());
         assertEquals(1, msi.triggers(CONFIG_DATA));
         assertEquals(0, image.calls.size());
