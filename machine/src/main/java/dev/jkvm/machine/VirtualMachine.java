@@ -110,6 +110,7 @@ public final class VirtualMachine implements AutoCloseable {
         private final MachineConfig.Builder config = MachineConfig.builder();
         private SerialCapture capture = new SerialCapture();
         private int drives;
+        private int idePositions;
 
         private Builder() {
             config.serial(new SerialConfig.Capture(capture));
@@ -174,6 +175,54 @@ public final class VirtualMachine implements AutoCloseable {
                     drive.readOnly(), drive.snapshot(), drive.discard(), drive.serial());
             config.drive(named);
             config.device(new DeviceConfig.VirtioBlkPci(named.id(), queues, 256, -1, null));
+            return this;
+        }
+
+        /** A network backend (user, tap or socket), for NICs to name by its id. */
+        public Builder netdev(NetdevConfig netdev) {
+            config.netdev(netdev);
+            return this;
+        }
+
+        /** Adds a virtio-net-pci NIC on the netdev with this id; a null MAC takes QEMU's next default. */
+        public Builder virtioNet(String netdev, String mac) {
+            config.device(new DeviceConfig.VirtioNetPci(netdev, mac, false, -1));
+            return this;
+        }
+
+        /** Adds an e1000 (82540EM) NIC on the netdev with this id; a null MAC takes QEMU's next default. */
+        public Builder e1000(String netdev, String mac) {
+            config.device(new DeviceConfig.E1000(netdev, mac, -1));
+            return this;
+        }
+
+        /** Adds an ATA disk at the next free IDE position, in -hda..-hdd order. */
+        public Builder ideDisk(DriveOptions drive) {
+            return ide(drive, false);
+        }
+
+        /** Adds an ATAPI CD-ROM drive holding this ISO image, at the next free IDE position. */
+        public Builder cdrom(Path iso) {
+            return ide(DriveOptions.of(iso).withReadOnly(true), true);
+        }
+
+        private Builder ide(DriveOptions drive, boolean cdrom) {
+            if (idePositions == 4) {
+                throw new MachineException("no free IDE position (there are 4: -hda..-hdd)");
+            }
+            int bus = idePositions / 2;
+            int unit = idePositions % 2;
+            idePositions++;
+            String id = drive.id() != null ? drive.id() : "ide" + bus + "-" + (cdrom ? "cd" : "hd") + unit;
+            config.drive(new DriveOptions(id, drive.file(), drive.format(), drive.cache(), drive.aio(), drive.readOnly(),
+                    drive.snapshot(), drive.discard(), drive.serial()));
+            config.device(new DeviceConfig.IdeDrive(id, bus, unit, cdrom));
+            return this;
+        }
+
+        /** ACPI tables (the default) or, with false, only an MP table, as -machine acpi=off. */
+        public Builder acpi(boolean on) {
+            config.acpi(on);
             return this;
         }
 
