@@ -23,7 +23,9 @@ compare() {
     jk=$(mktemp) qm=$(mktemp)
     local jargs=("${@//@IMG@/$imgdir/jkvm}") qargs=("${@//@IMG@/$imgdir/qemu}")
     set +e
-    timeout 300 "$root/jkvm" -m "$mem" -smp "$smp" -kernel "$elf" -append "$append" -serial stdio \
+    # -nic none on both sides: qemu-guest.sh drops QEMU's default NIC (and its iPXE ROM), so the
+    # PCI buses the guest walks are the same.
+    timeout 300 "$root/jkvm" -m "$mem" -smp "$smp" -kernel "$elf" -append "$append" -serial stdio -nic none \
         -device isa-debug-exit,iobase=0xf4,iosize=1 "${jargs[@]}" </dev/null >"$jk" 2>&1
     local jstatus=$?
     "$root/scripts/qemu-guest.sh" -m "$mem" -smp "$smp" --append "$append" "${qargs[@]}" >"$qm" 2>&1
@@ -80,7 +82,7 @@ compare_s5() {
     local jk qm jstatus qstatus
     jk=$(mktemp) qm=$(mktemp)
     set +e
-    timeout 120 "$root/jkvm" -m 64M -kernel "$elf" -append "tests=s5" -serial stdio \
+    timeout 120 "$root/jkvm" -m 64M -kernel "$elf" -append "tests=s5" -serial stdio -nic none \
         -device isa-debug-exit,iobase=0xf4,iosize=1 </dev/null >"$jk" 2>&1
     jstatus=$?
     "$root/scripts/qemu-guest.sh" -m 64M --append "tests=s5" >"$qm" 2>&1

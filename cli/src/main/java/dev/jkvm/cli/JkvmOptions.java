@@ -55,6 +55,8 @@ final class JkvmOptions {
                     "a NIC with its backend (TYPE user, tap or socket, with -netdev's properties); none for no NIC"),
             new OptionSpec(List.of("-net"), OptionSpec.Kind.REPEATED, "nic[,model=,macaddr=,netdev=]|TYPE[,...]",
                     "the legacy form: one -net nic joined to one -net backend"),
+            new OptionSpec(List.of("-nodefaults"), OptionSpec.Kind.FLAG, null,
+                    "no default devices: no NIC on user networking, no serial port unless -serial names one"),
             new OptionSpec(List.of("-name"), OptionSpec.Kind.VALUE, "NAME",
                     "a name for the VM"),
             new OptionSpec(List.of("-no-reboot"), OptionSpec.Kind.FLAG, null,
@@ -104,6 +106,7 @@ final class JkvmOptions {
     boolean memPrealloc;
     boolean version;
     boolean help;
+    boolean noDefaults;
 
     /** Parses {@code args} as qemu-system-x86_64 does: a later single-valued option overrides an earlier one. */
     static JkvmOptions parse(String... args) {
@@ -135,6 +138,7 @@ final class JkvmOptions {
             case "-netdev" -> netdevs.add(value);
             case "-nic" -> nics.add(value);
             case "-net" -> nets.add(value);
+            case "-nodefaults" -> noDefaults = true;
             case "-name" -> name = value;
             case "-no-reboot" -> noReboot = true;
             case "-enable-kvm" -> enableKvm = true;

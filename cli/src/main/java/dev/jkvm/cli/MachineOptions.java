@@ -217,7 +217,7 @@ final class MachineOptions {
         }
         if (o.serial.isEmpty()) {
             // jkvm has no graphical console, so COM1 goes where -nographic puts it.
-            return new SerialConfig.Stdio(true);
+            return o.noDefaults ? new SerialConfig.None() : new SerialConfig.Stdio(true);
         }
         String s = o.serial.get(0);
         if (s.equals("stdio")) {

@@ -1,6 +1,7 @@
 package dev.jkvm.cli;
 
 import dev.jkvm.backends.net.MacAddress;
+import dev.jkvm.backends.net.slirp.SlirpBackend;
 import dev.jkvm.machine.DeviceConfig;
 import dev.jkvm.machine.MachineConfig;
 import dev.jkvm.machine.NetdevConfig;
@@ -34,6 +35,9 @@ final class NetOptions {
 
     private final Map<String, NetdevConfig> netdevs = new LinkedHashMap<>();
     /** NICs made by -nic and -net, in order; they come before -device NICs, as QEMU creates them. */
+    /** The id of QEMU's default netdev; no -netdev can clash with it, since any -netdev turns the default off. */
+    static final String DEFAULT_NETDEV = "user.0";
+
     private final List<DeviceConfig> boardNics = new ArrayList<>();
 
     private NetOptions() {
@@ -52,6 +56,12 @@ final class NetOptions {
             net.nic(o.nics.get(i), i);
         }
         net.legacyNet(o.nets);
+        if (o.netdevs.isEmpty() && o.nics.isEmpty() && o.nets.isEmpty() && !o.noDefaults && SlirpBackend.installed()) {
+            // QEMU's default: an e1000 on user networking, as "-net nic -net user" (a QEMU built
+            // without libslirp has none either).
+            net.add(new NetdevConfig.QemuDefault(DEFAULT_NETDEV));
+            net.boardNics.add(new DeviceConfig.E1000(DEFAULT_NETDEV, null, -1));
+        }
         List<DeviceConfig> all = new ArrayList<>(net.boardNics);
         all.addAll(devices);
         net.netdevs.values().forEach(b::netdev);

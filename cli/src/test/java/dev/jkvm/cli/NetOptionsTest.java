@@ -3,6 +3,8 @@ package dev.jkvm.cli;
 import dev.jkvm.machine.DeviceConfig;
 import dev.jkvm.machine.MachineConfig;
 import dev.jkvm.machine.NetdevConfig;
+import dev.jkvm.machine.SerialConfig;
+import dev.jkvm.backends.net.slirp.SlirpBackend;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -110,6 +112,31 @@ class NetOptionsTest {
                 "the type defaults to user");
         MachineConfig none = parse("-nic", "none");
         assertTrue(none.netdevs().isEmpty() && none.devices().isEmpty());
+    }
+
+    @Test
+    void withoutNetworkOptionsTheMachineGetsQemusDefaultE1000OnUserNetworking() {
+        MachineConfig c = parse("-device", "isa-debug-exit");
+        if (SlirpBackend.installed()) {
+            assertEquals(List.of(new NetdevConfig.QemuDefault("user.0")), c.netdevs());
+            assertEquals(List.of(new DeviceConfig.E1000("user.0", "52:54:00:12:34:56", -1), new DeviceConfig.IsaDebugExit(0x501, 2)),
+                    c.devices(), "the board's NIC first, with QEMU's first MAC");
+        } else {
+            // A QEMU built without libslirp has no default NIC either.
+            assertTrue(c.netdevs().isEmpty(), c.netdevs().toString());
+        }
+        for (String[] off : List.of(new String[] {"-nic", "none"}, new String[] {"-net", "none"}, new String[] {"-nodefaults"},
+                new String[] {"-netdev", "socket,id=s,listen=:1", "-device", "virtio-net-pci,netdev=s"})) {
+            MachineConfig without = parse(off);
+            assertTrue(without.netdevs().stream().noneMatch(n -> n instanceof NetdevConfig.QemuDefault), String.join(" ", off));
+            assertTrue(without.devices().stream().noneMatch(d -> d instanceof DeviceConfig.E1000), String.join(" ", off));
+        }
+    }
+
+    @Test
+    void nodefaultsAlsoDropsTheDefaultSerialPort() {
+        assertEquals(new SerialConfig.None(), parse("-nodefaults").serial());
+        assertEquals(new SerialConfig.Stdio(false), parse("-nodefaults", "-serial", "stdio").serial());
     }
 
     @Test

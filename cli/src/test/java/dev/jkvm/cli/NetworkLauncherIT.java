@@ -1,5 +1,6 @@
 package dev.jkvm.cli;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -141,5 +142,25 @@ class NetworkLauncherIT {
         assertFalse(err.text().lines().anyMatch(l -> l.startsWith("jkvm: ") && !l.startsWith("jkvm: terminated")),
                 "no jkvm error or warning: " + err.text());
         assertEquals(List.of(), err.text().lines().filter(l -> l.contains("Exception")).toList(), err.text());
+    }
+
+    /** QEMU's default: no network option means an e1000 on user networking, opened when the guest drives it. */
+    @Test
+    void withoutNetworkOptionsTheGuestGetsQemusDefaultNic() throws Exception {
+        Path root = Path.of(System.getProperty("jkvm.root", "..")).toAbsolutePath().normalize();
+        List<String> cmd = List.of(ProcessHandle.current().info().command().orElse("java"),
+                "-jar", root.resolve("cli/target/jkvm.jar").toString(),
+                "-kernel", root.resolve("guest/build/testguest.elf").toString(),
+                "-append", "tests=net-id,net-arp,net-dhcp net.nic=e1000",
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=1");
+        Process p = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        Output out = new Output(p.getInputStream());
+        Output err = new Output(p.getErrorStream());
+        assertTrue(p.waitFor(TIMEOUT.toSeconds(), TimeUnit.SECONDS), "jkvm did not end:\n" + out.text());
+        String text = out.text();
+        assertEquals(1, p.exitValue(), "debug-exit status of a guest whose tests all passed:\n" + text + err.text());
+        assertTrue(text.contains("RESULT 3 passed, 0 failed"), text + err.text());
+        assertTrue(text.contains("8086:100e mac=52:54:00:12:34:56"), text);
+        assertTrue(text.contains("offer=10.0.2.15 router=10.0.2.2"), text);
     }
 }

@@ -62,9 +62,9 @@ class OptionsTest {
 
     @Test
     void debugExitTakesQemusDefaultsAndHexProperties() {
-        assertEquals(new DeviceConfig.IsaDebugExit(0x501, 2), parse("-device", "isa-debug-exit", "-kernel", "k").devices().get(0));
-        assertEquals(new DeviceConfig.IsaDebugExit(0xf4, 1), parse("-device", "isa-debug-exit,iobase=0xf4,iosize=0x01", "-kernel", "k").devices().get(0));
-        assertEquals(new DeviceConfig.IsaDebugExit(244, 4), parse("-device", "driver=isa-debug-exit,iobase=244,iosize=4", "-kernel", "k").devices().get(0));
+        assertEquals(new DeviceConfig.IsaDebugExit(0x501, 2), parse("-device", "isa-debug-exit", "-kernel", "k").devices().getLast());
+        assertEquals(new DeviceConfig.IsaDebugExit(0xf4, 1), parse("-device", "isa-debug-exit,iobase=0xf4,iosize=0x01", "-kernel", "k").devices().getLast());
+        assertEquals(new DeviceConfig.IsaDebugExit(244, 4), parse("-device", "driver=isa-debug-exit,iobase=244,iosize=4", "-kernel", "k").devices().getLast());
     }
 
     @Test

@@ -25,6 +25,9 @@ final class NetBackendFactory {
             case NetdevConfig.Tap t -> openTap(t);
             case NetdevConfig.User u -> openUser(u);
             case NetdevConfig.Socket s -> openSocket(s);
+            case NetdevConfig.QemuDefault d -> new DeferredNetBackend(
+                    () -> openUser(new NetdevConfig.User(d.id(), null, null, null, null, false, java.util.List.of())),
+                    notices("user", d.id()));
         };
     }
 

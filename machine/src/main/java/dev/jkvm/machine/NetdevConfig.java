@@ -18,6 +18,14 @@ public sealed interface NetdevConfig {
     record User(String id, String net, String host, String dns, String dhcpStart, boolean restrict, List<String> hostForwards) implements NetdevConfig {
     }
 
+    /**
+     * QEMU's default network, which a command line with no -nic, -net or -netdev gets: user
+     * networking with libslirp's defaults. Unlike an explicit -netdev user it is opened when its
+     * NIC first uses it, so that a guest that never touches the NIC never pays for libslirp.
+     */
+    record QemuDefault(String id) implements NetdevConfig {
+    }
+
     /** -netdev socket: frames over a TCP stream to another VMM, in QEMU's wire format. */
     record Socket(String id, String listen, String connect) implements NetdevConfig {
     }
