@@ -1,7 +1,6 @@
 package dev.jkvm.cli;
 
 import dev.jkvm.backends.net.MacAddress;
-import dev.jkvm.backends.net.slirp.SlirpBackend;
 import dev.jkvm.machine.DeviceConfig;
 import dev.jkvm.machine.MachineConfig;
 import dev.jkvm.machine.NetdevConfig;
@@ -56,9 +55,9 @@ final class NetOptions {
             net.nic(o.nics.get(i), i);
         }
         net.legacyNet(o.nets);
-        if (o.netdevs.isEmpty() && o.nics.isEmpty() && o.nets.isEmpty() && !o.noDefaults && SlirpBackend.installed()) {
-            // QEMU's default: an e1000 on user networking, as "-net nic -net user" (a QEMU built
-            // without libslirp has none either).
+        if (o.netdevs.isEmpty() && o.nics.isEmpty() && o.nets.isEmpty() && !o.noDefaults) {
+            // QEMU's default: an e1000 on user networking, as "-net nic -net user". libslirp is
+            // not even looked for until the guest drives the NIC (a missing one is reported then).
             net.add(new NetdevConfig.QemuDefault(DEFAULT_NETDEV));
             net.boardNics.add(new DeviceConfig.E1000(DEFAULT_NETDEV, null, -1));
         }

@@ -4,7 +4,6 @@ import dev.jkvm.machine.DeviceConfig;
 import dev.jkvm.machine.MachineConfig;
 import dev.jkvm.machine.NetdevConfig;
 import dev.jkvm.machine.SerialConfig;
-import dev.jkvm.backends.net.slirp.SlirpBackend;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -117,14 +116,9 @@ class NetOptionsTest {
     @Test
     void withoutNetworkOptionsTheMachineGetsQemusDefaultE1000OnUserNetworking() {
         MachineConfig c = parse("-device", "isa-debug-exit");
-        if (SlirpBackend.installed()) {
-            assertEquals(List.of(new NetdevConfig.QemuDefault("user.0")), c.netdevs());
-            assertEquals(List.of(new DeviceConfig.E1000("user.0", "52:54:00:12:34:56", -1), new DeviceConfig.IsaDebugExit(0x501, 2)),
-                    c.devices(), "the board's NIC first, with QEMU's first MAC");
-        } else {
-            // A QEMU built without libslirp has no default NIC either.
-            assertTrue(c.netdevs().isEmpty(), c.netdevs().toString());
-        }
+        assertEquals(List.of(new NetdevConfig.QemuDefault("user.0")), c.netdevs());
+        assertEquals(List.of(new DeviceConfig.E1000("user.0", "52:54:00:12:34:56", -1), new DeviceConfig.IsaDebugExit(0x501, 2)),
+                c.devices(), "the board's NIC first, with QEMU's first MAC");
         for (String[] off : List.of(new String[] {"-nic", "none"}, new String[] {"-net", "none"}, new String[] {"-nodefaults"},
                 new String[] {"-netdev", "socket,id=s,listen=:1", "-device", "virtio-net-pci,netdev=s"})) {
             MachineConfig without = parse(off);

@@ -150,16 +150,6 @@ final class LibSlirp {
     /** Loads libslirp and binds it, once; a missing or too old library is a one-line {@link SlirpUnavailableException}. */
     static final String SONAME = "libslirp.so.0";
 
-    /** Whether the library can be loaded at all; binds nothing. */
-    static boolean installed() {
-        try (Arena probe = Arena.ofConfined()) {
-            SymbolLookup.libraryLookup(SONAME, probe);
-            return true;
-        } catch (IllegalArgumentException e) {
-            return false;
-        }
-    }
-
     static LibSlirp get() {
         synchronized (LOCK) {
             if (instance == null && failure == null) {

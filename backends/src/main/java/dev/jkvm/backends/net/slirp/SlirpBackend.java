@@ -130,11 +130,6 @@ public final class SlirpBackend implements NetBackend {
         }
     }
 
-    /** Whether libslirp is on this host; loads nothing but the library itself, and unloads it. */
-    public static boolean installed() {
-        return LibSlirp.installed();
-    }
-
     /** The libslirp version in use, for messages ("4.7.0"); loads the library. */
     public static String libraryVersion() {
         return LibSlirp.get().version();
