@@ -7,7 +7,8 @@
 #   benchmarks/run-blk.sh [FILTER...]        e.g. benchmarks/run-blk.sh cache=none mode=randread qd=32
 #
 # FILTER words are key=v1|v2 over vmm, aio, cache, mode, bs, qd. Knobs (environment):
-#   BLK_REPS (5) repetitions per row and VMM, BLK_SECONDS (3) target seconds per run,
+#   BLK_REPS (5) repetitions per row and VMM, BLK_SECONDS (3) target seconds per run, BLK_WARMUP (0.5)
+#   untimed requests before each timed run as a fraction of its count (jkvm's JIT warms up),
 #   BLK_IMAGE_MIB (1024) image size, BLK_DIR (/tmp), BLK_OPS (fixed ops instead of the probe),
 #   BLK_CACHES (none,writeback), BLK_WORKLOADS (mode:bs:qd,...), BLK_QUIET_CPU (0.15) and
 #   BLK_QUIET_WAIT (600): before every run wait up to BLK_QUIET_WAIT s until other processes use
@@ -27,6 +28,7 @@ fi
 props=(-Dblk.reps="${BLK_REPS:-5}" -Dblk.seconds="${BLK_SECONDS:-3}" -Dblk.imageMiB="${BLK_IMAGE_MIB:-1024}"
        -Dblk.dir="${BLK_DIR:-/tmp}")
 [ -n "${BLK_OPS:-}" ] && props+=(-Dblk.ops="$BLK_OPS")
+[ -n "${BLK_WARMUP:-}" ] && props+=(-Dblk.warmup="$BLK_WARMUP")
 [ -n "${BLK_CACHES:-}" ] && props+=(-Dblk.caches="$BLK_CACHES")
 [ -n "${BLK_WORKLOADS:-}" ] && props+=(-Dblk.workloads="$BLK_WORKLOADS")
 [ -n "${BLK_QUIET_CPU:-}" ] && props+=(-Dblk.quietCpu="$BLK_QUIET_CPU")

@@ -42,7 +42,7 @@ import java.util.regex.Pattern;
  *
  * <p>Usage: {@code BlockBench ROOT [FILTER...]} where each FILTER word is {@code key=v1|v2} over
  * the keys vmm, aio, cache, mode, bs, qd (all words must match). System properties:
- * blk.reps (5), blk.seconds (3), blk.imageMiB (1024), blk.dir (/tmp), blk.caches (none,writeback),
+ * blk.reps (5), blk.seconds (3), blk.warmup (0.5: untimed requests before each timed run, as a fraction of its count), blk.imageMiB (1024), blk.dir (/tmp), blk.caches (none,writeback),
  * blk.workloads (randread:4096:1,randread:4096:32,randwrite:4096:1,randwrite:4096:32,read:1048576:8,write:1048576:8),
  * blk.ops (fixed operation count for every row instead of the probe), blk.timeout (seconds per run, 180),
  * blk.quietCpu (0.15) and blk.quietWait (600): before each run, wait until other processes use less CPU than that,
@@ -112,6 +112,12 @@ public final class BlockBench {
     private final Map<String, List<String>> filter;
     private final int reps = Integer.getInteger("blk.reps", 5);
     private final double seconds = Double.parseDouble(System.getProperty("blk.seconds", "3"));
+    /**
+     * Untimed requests before each timed run, as a fraction of its operation count (the guest's
+     * bench.warmup): jkvm's JIT compiles the request path during the first second or so, and a
+     * VMM that runs for hours only sees the compiled path. Both VMMs run the same guest command.
+     */
+    private final double warmupFraction = Double.parseDouble(System.getProperty("blk.warmup", "0.5"));
     private final long imageMiB = Long.getLong("blk.imageMiB", 1024);
     private final Path dir = Path.of(System.getProperty("blk.dir", "/tmp"));
     private final long fixedOps = Long.getLong("blk.ops", 0);
@@ -418,7 +424,8 @@ public final class BlockBench {
     // ---- one VMM run ----
 
     private List<String> command(Variant v, Path image, String cache, Workload w, long ops) {
-        String append = "tests=blk-bench bench.mode=" + w.mode() + " bench.bs=" + w.bs() + " bench.qd=" + w.qd() + " bench.ops=" + ops;
+        String append = "tests=blk-bench bench.mode=" + w.mode() + " bench.bs=" + w.bs() + " bench.qd=" + w.qd() + " bench.ops=" + ops
+                + " bench.warmup=" + Math.round(ops * warmupFraction);
         String drive = "file=" + image + ",if=none,id=d0,format=raw,cache=" + cache;
         List<String> cmd = new ArrayList<>();
         if (v.vmm().equals("jkvm")) {
