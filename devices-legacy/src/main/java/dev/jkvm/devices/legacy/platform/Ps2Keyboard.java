@@ -1,7 +1,5 @@
 package dev.jkvm.devices.legacy.platform;
 
-import java.util.ArrayDeque;
-
 /**
  * The PS/2 keyboard behind the i8042's first port: it answers the commands a driver probes with
  * and never produces scan codes (jkvm has no host keyboard input yet). Not thread-safe: the
@@ -26,21 +24,16 @@ final class Ps2Keyboard {
     static final int ID_1 = 0xab;
     static final int ID_2 = 0x83;
 
-    /** A real keyboard buffers 16 bytes; a guest that never reads loses the rest. */
-    private static final int QUEUE_LIMIT = 16;
-
-    private final ArrayDeque<Integer> out = new ArrayDeque<>();
+    private final Ps2OutputQueue out = new Ps2OutputQueue(ACK);
     private int pendingCommand;
-    private int lastSent = ACK;
     private boolean scanning = true;
     private int scancodeSet = 2;
     private int leds;
     private int typematic = 0x2b;
 
     void reset() {
-        out.clear();
+        out.reset();
         pendingCommand = 0;
-        lastSent = ACK;
         defaults();
         scanning = true;
     }
@@ -55,19 +48,13 @@ final class Ps2Keyboard {
         return !out.isEmpty();
     }
 
-    /** The next byte the keyboard sends, or -1. */
+    /** The next byte the device sends, or -1. */
     int take() {
-        Integer b = out.poll();
-        return b == null ? -1 : b;
+        return out.take();
     }
 
     private void send(int... bytes) {
-        for (int b : bytes) {
-            if (out.size() < QUEUE_LIMIT) {
-                out.add(b & 0xff);
-                lastSent = b & 0xff;
-            }
-        }
+        out.send(bytes);
     }
 
     /** A byte the host (through the controller) sends to the keyboard. */
@@ -103,7 +90,7 @@ final class Ps2Keyboard {
             }
             // Set-3 key type commands (all keys typematic, make/break, ...): accepted and ignored.
             case 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd -> send(ACK);
-            case CMD_RESEND -> send(lastSent);
+            case CMD_RESEND -> send(out.lastSent());
             case CMD_RESET -> {
                 out.clear();
                 pendingCommand = 0;

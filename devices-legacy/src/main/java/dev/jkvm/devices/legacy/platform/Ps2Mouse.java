@@ -1,7 +1,5 @@
 package dev.jkvm.devices.legacy.platform;
 
-import java.util.ArrayDeque;
-
 /**
  * A minimal PS/2 mouse behind the i8042's auxiliary port: a plain three-button mouse (ID 0) that
  * answers what Linux's psmouse probes with and never moves. Not thread-safe: the controller calls
@@ -30,11 +28,8 @@ final class Ps2Mouse {
     static final int RESEND = 0xfe;
     static final int MOUSE_ID = 0x00;
 
-    private static final int QUEUE_LIMIT = 16;
-
-    private final ArrayDeque<Integer> out = new ArrayDeque<>();
+    private final Ps2OutputQueue out = new Ps2OutputQueue(ACK);
     private int pendingCommand;
-    private int lastSent = ACK;
     private boolean enabled;
     private boolean remote;
     private boolean wrap;
@@ -43,9 +38,8 @@ final class Ps2Mouse {
     private int sampleRate = 100;
 
     void reset() {
-        out.clear();
+        out.reset();
         pendingCommand = 0;
-        lastSent = ACK;
         defaults();
         remote = false;
         wrap = false;
@@ -62,18 +56,13 @@ final class Ps2Mouse {
         return !out.isEmpty();
     }
 
+    /** The next byte the device sends, or -1. */
     int take() {
-        Integer b = out.poll();
-        return b == null ? -1 : b;
+        return out.take();
     }
 
     private void send(int... bytes) {
-        for (int b : bytes) {
-            if (out.size() < QUEUE_LIMIT) {
-                out.add(b & 0xff);
-                lastSent = b & 0xff;
-            }
-        }
+        out.send(bytes);
     }
 
     void write(int b) {
@@ -138,7 +127,7 @@ final class Ps2Mouse {
                 defaults();
                 send(ACK);
             }
-            case CMD_RESEND -> send(lastSent);
+            case CMD_RESEND -> send(out.lastSent());
             case CMD_RESET -> {
                 out.clear();
                 reset();
