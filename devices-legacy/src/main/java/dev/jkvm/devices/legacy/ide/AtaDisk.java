@@ -176,18 +176,42 @@ final class AtaDisk extends IdeDevice {
             abort();
             return;
         }
+        if (beginPio(ext, blockSectors)) {
+            nextReadBlock();
+        }
+    }
+
+    /**
+     * The sectors the task file names, checked against the disk, become the PIO transfer in
+     * progress, in blocks of {@code blockSectors}; false (and the command failed with IDNF) when
+     * they do not fit.
+     */
+    private boolean beginPio(boolean ext, int blockSectors) {
+        Sectors s = requestedSectors(ext);
+        if (s == null) {
+            return false;
+        }
+        next = s.start();
+        remaining = s.count();
+        perBlock = blockSectors;
+        windowFirst = s.start();
+        windowCount = 0;
+        return true;
+    }
+
+    /** Sectors [start, start + count) of the disk. */
+    private record Sectors(long start, long count) {
+    }
+
+    /** The sectors the task file names (LBA28 or LBA48); null, and the command failed with IDNF, when they do not fit the disk. */
+    private Sectors requestedSectors(boolean ext) {
         long count = ext ? regs.count48() : regs.count28();
         long start = startSector(ext);
         if (!inRange(start, count)) {
             fail(Ata.ERROR_IDNF);
-            return;
+            return null;
         }
-        next = start;
-        remaining = count;
-        perBlock = blockSectors;
-        windowFirst = start;
-        windowCount = 0;
-        nextReadBlock();
+        return new Sectors(start, count);
     }
 
     private void nextReadBlock() {
@@ -226,19 +250,10 @@ final class AtaDisk extends IdeDevice {
             abort();
             return;
         }
-        long count = ext ? regs.count48() : regs.count28();
-        long start = startSector(ext);
-        if (!inRange(start, count)) {
-            fail(Ata.ERROR_IDNF);
-            return;
+        if (beginPio(ext, blockSectors)) {
+            // The first block needs no interrupt: DRQ follows the command.
+            offerWriteBlock();
         }
-        next = start;
-        remaining = count;
-        perBlock = blockSectors;
-        windowFirst = start;
-        windowCount = 0;
-        // The first block needs no interrupt: DRQ follows the command.
-        offerWriteBlock();
     }
 
     private void offerWriteBlock() {
@@ -285,12 +300,12 @@ final class AtaDisk extends IdeDevice {
             abort();
             return;
         }
-        long count = ext ? regs.count48() : regs.count28();
-        long start = startSector(ext);
-        if (!inRange(start, count)) {
-            fail(Ata.ERROR_IDNF);
+        Sectors s = requestedSectors(ext);
+        if (s == null) {
             return;
         }
+        long start = s.start();
+        long count = s.count();
         regs.status = Ata.READY | Ata.BSY | Ata.DRQ;
         channel.requestDma(unit, new DmaRequest() {
             private boolean ioFailed;
@@ -329,14 +344,11 @@ final class AtaDisk extends IdeDevice {
     // ---- other commands ----
 
     private void verify(boolean ext) {
-        long count = ext ? regs.count48() : regs.count28();
-        long start = startSector(ext);
-        if (!inRange(start, count)) {
-            fail(Ata.ERROR_IDNF);
-            return;
+        Sectors s = requestedSectors(ext);
+        if (s != null) {
+            setAddress(s.start() + s.count() - 1);
+            complete();
         }
-        setAddress(start + count - 1);
-        complete();
     }
 
     private boolean flush() {
