@@ -25,6 +25,22 @@ public interface VirtioDevice {
 
     long readConfig(int offset, int size);
 
+    /**
+     * {@code size} bytes of a device's configuration image from {@code offset}, little-endian
+     * as virtio's fields are; bytes outside the image read as 0 (the transport checked the
+     * access against {@link #configSize()}, but the device does not rely on it).
+     */
+    static long configBytes(byte[] config, int offset, int size) {
+        long v = 0;
+        for (int i = 0; i < size; i++) {
+            int at = offset + i;
+            if (at >= 0 && at < config.length) {
+                v |= (config[at] & 0xffL) << (8 * i);
+            }
+        }
+        return v;
+    }
+
     void writeConfig(int offset, int size, long value);
 
     /** At FEATURES_OK: whether the device can work with exactly these features. */

@@ -131,13 +131,7 @@ public final class VirtioBlock implements VirtioDevice {
         put32(c, 48, MAX_DISCARD_SECTORS);
         put32(c, 52, 1);
         c[56] = (byte) (options.discard() ? 1 : 0);
-        long v = 0;
-        for (int i = 0; i < size && offset + i < CONFIG_SIZE; i++) {
-            if (offset + i >= 0) {
-                v |= (c[offset + i] & 0xffL) << (8 * i);
-            }
-        }
-        return v;
+        return VirtioDevice.configBytes(c, offset, size);
     }
 
     @Override

@@ -356,14 +356,7 @@ public final class VirtioNet implements VirtioDevice {
         c[9] = (byte) (maxPairs >>> 8);
         c[10] = (byte) mtu;
         c[11] = (byte) (mtu >>> 8);
-        long v = 0;
-        for (int i = 0; i < size; i++) {
-            int at = offset + i;
-            if (at >= 0 && at < CONFIG_SIZE) {
-                v |= (c[at] & 0xffL) << (8 * i);
-            }
-        }
-        return v;
+        return VirtioDevice.configBytes(c, offset, size);
     }
 
     @Override
