@@ -56,6 +56,32 @@ uint8_t ide_altstatus(const struct ide_chan *c) { return inb(c->ctl); }
 uint8_t ide_status(const struct ide_chan *c) { return inb(c->cmd + ATA_REG_STATUS); }
 
 /* The 400 ns a host must wait after a device or command write before status is valid. */
+/* Clears the bus master's INTR and ERROR bits (write-1-to-clear), keeping its drive-DMA-capable
+ * bits as read in status `st`. */
+static void bm_ack(const struct ide_chan *c, uint8_t st)
+{
+    outb(c->bm + BM_STATUS, (uint8_t)((st & (BM_ST_DMA0 | BM_ST_DMA1)) | BM_ST_INTR | BM_ST_ERROR));
+}
+
+/* Starts the bus master in direction `dir` (BM_CMD_TOMEMORY or 0), polls until it raises INTR or
+ * goes idle (at most IDE_TIMEOUT_MS), stops it, and returns its last status. */
+static uint8_t bm_run(const struct ide_chan *c, uint8_t dir)
+{
+    outb(c->bm + BM_COMMAND, dir | BM_CMD_START);
+    uint64_t deadline = tsc_deadline_cycles(IDE_TIMEOUT_MS * TSC_MAX_PER_MS);
+    uint8_t bst;
+    for (;;) {
+        bst = inb(c->bm + BM_STATUS);
+        if ((bst & BM_ST_INTR) || !(bst & BM_ST_ACTIVE))
+            break;
+        if (tsc_passed(deadline))
+            break;
+        cpu_pause();
+    }
+    outb(c->bm + BM_COMMAND, dir);
+    return bst;
+}
+
 static void delay400ns(const struct ide_chan *c)
 {
     for (int i = 0; i < 4; i++)
@@ -249,25 +275,14 @@ enum ide_result ata_dma(const struct ide_chan *c, unsigned unit, const struct at
     uint8_t dir = to_memory ? BM_CMD_TOMEMORY : 0;
     outb(c->bm + BM_COMMAND, dir);
     outl(c->bm + BM_PRDT, (uint32_t)(uintptr_t)prdt);
-    outb(c->bm + BM_STATUS, (uint8_t)((inb(c->bm + BM_STATUS) & (BM_ST_DMA0 | BM_ST_DMA1)) | BM_ST_INTR | BM_ST_ERROR));
+    bm_ack(c, inb(c->bm + BM_STATUS));
     enum ide_result r = issue(c, unit, cmd);
     if (r != IDE_OK)
         return r;
-    outb(c->bm + BM_COMMAND, dir | BM_CMD_START);
-    uint64_t deadline = tsc_deadline_cycles(IDE_TIMEOUT_MS * TSC_MAX_PER_MS);
-    uint8_t bst;
-    for (;;) {
-        bst = inb(c->bm + BM_STATUS);
-        if ((bst & BM_ST_INTR) || !(bst & BM_ST_ACTIVE))
-            break;
-        if (tsc_passed(deadline))
-            break;
-        cpu_pause();
-    }
-    outb(c->bm + BM_COMMAND, dir);
+    uint8_t bst = bm_run(c, dir);
     out->bm_status = bst;
     r = settle(c, out);
-    outb(c->bm + BM_STATUS, (uint8_t)((bst & (BM_ST_DMA0 | BM_ST_DMA1)) | BM_ST_INTR | BM_ST_ERROR));
+    bm_ack(c, bst);
     if (r != IDE_OK)
         return r;
     if (!(bst & BM_ST_INTR))
@@ -289,7 +304,7 @@ enum ide_result atapi_packet(const struct ide_chan *c, unsigned unit, const uint
     if (dma) {
         outb(c->bm + BM_COMMAND, BM_CMD_TOMEMORY);
         outl(c->bm + BM_PRDT, (uint32_t)(uintptr_t)prdt);
-        outb(c->bm + BM_STATUS, (uint8_t)((inb(c->bm + BM_STATUS) & (BM_ST_DMA0 | BM_ST_DMA1)) | BM_ST_INTR | BM_ST_ERROR));
+        bm_ack(c, inb(c->bm + BM_STATUS));
     }
     outb(c->cmd + ATA_REG_FEATURE, dma ? 1 : 0);
     outb(c->cmd + ATA_REG_COUNT, 0);
@@ -317,22 +332,11 @@ enum ide_result atapi_packet(const struct ide_chan *c, unsigned unit, const uint
     outsw(c->cmd + ATA_REG_DATA, cdb, 6);
     delay400ns(c);
     if (dma) {
-        outb(c->bm + BM_COMMAND, BM_CMD_TOMEMORY | BM_CMD_START);
-        uint64_t deadline = tsc_deadline_cycles(IDE_TIMEOUT_MS * TSC_MAX_PER_MS);
-        uint8_t bst;
-        for (;;) {
-            bst = inb(c->bm + BM_STATUS);
-            if ((bst & BM_ST_INTR) || !(bst & BM_ST_ACTIVE))
-                break;
-            if (tsc_passed(deadline))
-                break;
-            cpu_pause();
-        }
-        outb(c->bm + BM_COMMAND, BM_CMD_TOMEMORY);
+        uint8_t bst = bm_run(c, BM_CMD_TOMEMORY);
         out->bm_status = bst;
         enum ide_result r = settle(c, out);
         out->reason = inb(c->cmd + ATA_REG_COUNT) & 3;
-        outb(c->bm + BM_STATUS, (uint8_t)((bst & (BM_ST_DMA0 | BM_ST_DMA1)) | BM_ST_INTR | BM_ST_ERROR));
+        bm_ack(c, bst);
         if (r != IDE_OK)
             return r;
         if (!(bst & BM_ST_INTR) || (out->status & ATA_SR_DRQ))
