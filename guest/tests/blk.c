@@ -143,10 +143,7 @@ static unsigned split(const struct blk_dev *b, uint8_t *p, uint32_t total, struc
 
 static void feature_names(struct test_result *r, uint64_t f)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = {
+    static const struct bit_name names[] = {
         {VIRTIO_BLK_F_SIZE_MAX, "SIZE_MAX"},   {VIRTIO_BLK_F_SEG_MAX, "SEG_MAX"},
         {VIRTIO_BLK_F_RO, "RO"},               {VIRTIO_BLK_F_BLK_SIZE, "BLK_SIZE"},
         {VIRTIO_BLK_F_FLUSH, "FLUSH"},         {VIRTIO_BLK_F_MQ, "MQ"},
@@ -154,13 +151,7 @@ static void feature_names(struct test_result *r, uint64_t f)
         {VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"}, {VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
         {VIRTIO_F_VERSION_1, "VERSION_1"},
     };
-    const char *sep = "";
-    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (f & VIRTIO_BIT(names[i].bit)) {
-            detail(r, "%s%s", sep, names[i].name);
-            sep = ",";
-        }
-    }
+    detail_bits(r, f, names, sizeof(names) / sizeof(names[0]));
 }
 
 /* ---- blk-id ---------------------------------------------------------------------------- */

@@ -272,23 +272,14 @@ static bool check_mac_param(struct test_result *r, const uint8_t *mac)
 
 static void vnet_feature_names(struct test_result *r, uint64_t f)
 {
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = {
+    static const struct bit_name names[] = {
         {VIRTIO_NET_F_MAC, "MAC"},         {VIRTIO_NET_F_STATUS, "STATUS"},
         {VIRTIO_NET_F_MTU, "MTU"},         {VIRTIO_NET_F_MRG_RXBUF, "MRG_RXBUF"},
         {VIRTIO_NET_F_CTRL_VQ, "CTRL_VQ"}, {VIRTIO_NET_F_CTRL_RX, "CTRL_RX"},
         {VIRTIO_F_INDIRECT_DESC, "INDIRECT_DESC"}, {VIRTIO_F_EVENT_IDX, "EVENT_IDX"},
         {VIRTIO_F_VERSION_1, "VERSION_1"},
     };
-    const char *sep = "";
-    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (f & VIRTIO_BIT(names[i].bit)) {
-            detail(r, "%s%s", sep, names[i].name);
-            sep = ",";
-        }
-    }
+    detail_bits(r, f, names, sizeof(names) / sizeof(names[0]));
 }
 
 static bool id_virtio(struct test_result *r, struct nic *n)

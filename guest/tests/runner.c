@@ -22,6 +22,17 @@ void detail(struct test_result *r, const char *fmt, ...)
     va_end(ap);
 }
 
+void detail_bits(struct test_result *r, uint64_t word, const struct bit_name *names, size_t count)
+{
+    const char *sep = "";
+    for (size_t i = 0; i < count; i++) {
+        if (word & (1ull << names[i].bit)) {
+            detail(r, "%s%s", sep, names[i].name);
+            sep = ",";
+        }
+    }
+}
+
 bool fail(struct test_result *r, const char *fmt, ...)
 {
     va_list ap;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define TEST_DETAIL_MAX 256
 
@@ -43,6 +44,14 @@ extern const size_t test_group_count;
 void detail(struct test_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends and returns false, for `return fail(r, "...")`. */
 bool fail(struct test_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A bit of a feature word and its name, for detail_bits. */
+struct bit_name {
+    unsigned bit;
+    const char *name;
+};
+/* Appends the names of the bits set in `word`, comma-separated, in table order. */
+void detail_bits(struct test_result *r, uint64_t word, const struct bit_name *names, size_t count);
 
 /* Runs the tests named by `tests=a,b,c` on the command line (default: all registered). */
 void run_tests(unsigned *passed, unsigned *failed);
