@@ -1,5 +1,6 @@
 package dev.jkvm.backends.net.slirp;
 
+import dev.jkvm.vmm.device.Threads;
 import dev.jkvm.os.Errno;
 import dev.jkvm.os.Libc;
 
@@ -101,19 +102,8 @@ final class SlirpLoop implements Runnable {
             }
             loop.stopping = true;
             loop.signal();
-            boolean interrupted = false;
-            while (true) {
-                try {
-                    loop.thread.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
+            Threads.joinUninterruptibly(loop.thread);
             Libc.closeQuietly(loop.eventFd);
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.jkvm.devices.legacy.net;
 
+import dev.jkvm.vmm.device.Threads;
 import dev.jkvm.backends.net.MacAddress;
 import dev.jkvm.backends.net.NetBackend;
 import dev.jkvm.memory.GuestMemory;
@@ -237,17 +238,7 @@ public final class E1000 implements PciFunction {
         }
         if (t != null) {
             LockSupport.unpark(t);
-            boolean interrupted = false;
-            while (t.isAlive()) {
-                try {
-                    t.join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.joinUninterruptibly(t);
         }
         arena.close();
     }

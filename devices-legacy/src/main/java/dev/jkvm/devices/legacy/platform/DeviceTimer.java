@@ -1,5 +1,6 @@
 package dev.jkvm.devices.legacy.platform;
 
+import dev.jkvm.vmm.device.Threads;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -97,17 +98,7 @@ final class DeviceTimer implements AutoCloseable {
             notifyAll();
         }
         if (t != null && t != Thread.currentThread()) {
-            boolean interrupted = false;
-            while (t.isAlive()) {
-                try {
-                    t.join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.joinUninterruptibly(t);
         }
     }
 }

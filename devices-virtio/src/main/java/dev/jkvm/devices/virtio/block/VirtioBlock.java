@@ -1,5 +1,6 @@
 package dev.jkvm.devices.virtio.block;
 
+import dev.jkvm.vmm.device.Threads;
 import dev.jkvm.backends.block.BlockImage;
 import dev.jkvm.backends.block.DriveOptions;
 import dev.jkvm.backends.block.IoContext;
@@ -197,17 +198,7 @@ public final class VirtioBlock implements VirtioDevice {
         }
         for (Thread t : toJoin) {
             t.interrupt();
-            boolean interrupted = false;
-            while (t.isAlive()) {
-                try {
-                    t.join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.joinUninterruptibly(t);
         }
         synchronized (lifecycle) {
             context = null;

@@ -1,5 +1,6 @@
 package dev.jkvm.devices.virtio.net;
 
+import dev.jkvm.vmm.device.Threads;
 import dev.jkvm.backends.net.MacAddress;
 import dev.jkvm.backends.net.MultiQueueNetBackend;
 import dev.jkvm.backends.net.NetBackend;
@@ -466,18 +467,8 @@ public final class VirtioNet implements VirtioDevice {
             toJoin = new ArrayList<>(threads);
             threads.clear();
         }
-        boolean interrupted = false;
         for (Thread t : toJoin) {
-            while (t.isAlive()) {
-                try {
-                    t.join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
+            Threads.joinUninterruptibly(t);
         }
         synchronized (lifecycle) {
             stop.close();
