@@ -69,8 +69,8 @@ for name in "${logs[@]}"; do
     if [[ -z $jv || $jv != "$qv" ]]; then
         echo "MISMATCH in ${name%.log}: verdicts (< jkvm, > qemu)"
         diff <(echo "$jv") <(echo "$qv") || true
-        echo "--- jkvm output"; cat "$dir/jkvm/$name" 2>/dev/null || echo "(none)"
-        echo "--- qemu output"; cat "$dir/qemu/$name" 2>/dev/null || echo "(none)"
+        echo "--- jkvm output"; cat "$dir/jkvm/$name" "$dir/jkvm/$name.err" 2>/dev/null || echo "(none)"
+        echo "--- qemu output"; cat "$dir/qemu/$name" "$dir/qemu/$name.err" 2>/dev/null || echo "(none)"
         failed=1
     fi
 done

@@ -16,6 +16,8 @@ verdicts() {
 }
 
 # compare MEM SMP APPEND [extra VMM args...]: the args may name @IMG@, replaced by a per-VMM copy dir.
+# Each VMM's own messages (stderr) go to a file of their own: one written while the guest
+# prints would split a TEST or RESULT line.
 compare() {
     local mem=$1 smp=$2 append=$3
     shift 3
@@ -26,9 +28,9 @@ compare() {
     # -nic none on both sides: qemu-guest.sh drops QEMU's default NIC (and its iPXE ROM), so the
     # PCI buses the guest walks are the same.
     timeout 300 "$root/jkvm" -m "$mem" -smp "$smp" -kernel "$elf" -append "$append" -serial stdio -nic none \
-        -device isa-debug-exit,iobase=0xf4,iosize=1 "${jargs[@]}" </dev/null >"$jk" 2>&1
+        -device isa-debug-exit,iobase=0xf4,iosize=1 "${jargs[@]}" </dev/null >"$jk" 2>"$jk.err"
     local jstatus=$?
-    "$root/scripts/qemu-guest.sh" -m "$mem" -smp "$smp" --append "$append" "${qargs[@]}" >"$qm" 2>&1
+    "$root/scripts/qemu-guest.sh" -m "$mem" -smp "$smp" --append "$append" "${qargs[@]}" >"$qm" 2>"$qm.err"
     local qstatus=$?
     set -e
     local jv qv
@@ -39,11 +41,11 @@ compare() {
     if [ -z "$jv" ] || [ "$jv" != "$qv" ]; then
         echo "MISMATCH for -m $mem -smp $smp -append '$append'"
         diff <(echo "$jv") <(echo "$qv") || true
-        echo "--- jkvm output"; cat "$jk"; echo "--- qemu output"; cat "$qm"
-        rm -f "$jk" "$qm"
+        echo "--- jkvm output"; cat "$jk" "$jk.err"; echo "--- qemu output"; cat "$qm" "$qm.err"
+        rm -f "$jk" "$jk.err" "$qm" "$qm.err"
         return 1
     fi
-    rm -f "$jk" "$qm"
+    rm -f "$jk" "$jk.err" "$qm" "$qm.err"
 }
 
 "$root/scripts/build" >/dev/null 2>&1 || "$root/scripts/build"
@@ -83,9 +85,9 @@ compare_s5() {
     jk=$(mktemp) qm=$(mktemp)
     set +e
     timeout 120 "$root/jkvm" -m 64M -kernel "$elf" -append "tests=s5" -serial stdio -nic none \
-        -device isa-debug-exit,iobase=0xf4,iosize=1 </dev/null >"$jk" 2>&1
+        -device isa-debug-exit,iobase=0xf4,iosize=1 </dev/null >"$jk" 2>"$jk.err"
     jstatus=$?
-    "$root/scripts/qemu-guest.sh" -m 64M --append "tests=s5" >"$qm" 2>&1
+    "$root/scripts/qemu-guest.sh" -m 64M --append "tests=s5" >"$qm" 2>"$qm.err"
     qstatus=$?
     set -e
     printf '%-8s smp=%-2s %-40s jkvm: %-28s qemu: %s\n' "-m 64M" 1 "append='tests=s5'" \
@@ -93,11 +95,11 @@ compare_s5() {
     if [ "$jstatus" -ne 0 ] || [ "$qstatus" -ne 0 ] || ! grep -a -q '^S5-NOW' "$jk" || ! grep -a -q '^S5-NOW' "$qm" \
         || grep -a -q '^TEST s5 FAIL' "$jk" "$qm"; then
         echo "MISMATCH for tests=s5 (both must print S5-NOW and exit 0)"
-        echo "--- jkvm output"; cat "$jk"; echo "--- qemu output"; cat "$qm"
-        rm -f "$jk" "$qm"
+        echo "--- jkvm output"; cat "$jk" "$jk.err"; echo "--- qemu output"; cat "$qm" "$qm.err"
+        rm -f "$jk" "$jk.err" "$qm" "$qm.err"
         return 1
     fi
-    rm -f "$jk" "$qm"
+    rm -f "$jk" "$jk.err" "$qm" "$qm.err"
 }
 
 failed=0

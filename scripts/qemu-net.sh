@@ -18,7 +18,7 @@
 # --vmm jkvm runs ./jkvm with the same -m, -append, -netdev and -device (no romfile=: jkvm has no
 # option ROMs) and the debug-exit port; its status is mapped as scripts/qemu-guest.sh maps QEMU's.
 # --keep DIR keeps the logs in DIR: <nic>.log, peer-<recv>-from-<send>-recv|send.log, the VMs'
-# serial output. Exit 0 only if every run passes.
+# serial output, each with a .log.err of the VMM's own messages. Exit 0 only if every run passes.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -81,16 +81,18 @@ export QEMU_GUEST_TIMEOUT=${QEMU_GUEST_TIMEOUT:-300}
 device_of() { [[ $1 == virtio ]] && echo virtio-net-pci || echo e1000; }
 
 # start_vm LOG APPEND NETDEV DEVICE: boots the test guest in the background on $vmm with one NIC
-# (DEVICE is "model,netdev=n0,mac=M"), serial output and VMM messages to LOG; sets vm_pid.
+# (DEVICE is "model,netdev=n0,mac=M"), serial output to LOG and the VMM's own messages to LOG.err
+# (apart, so that a message written while the guest prints cannot split a TEST or RESULT line);
+# sets vm_pid.
 start_vm() {
     local log=$1 append=$2 netdev=$3 device=$4
     if [[ $vmm == qemu ]]; then
         "$guest" -m 64M --append "$append" -netdev "$netdev" -device "$device,romfile=" \
-            "${extra[@]}" >"$log" 2>&1 &
+            "${extra[@]}" >"$log" 2>"$log.err" &
     else
         timeout "$QEMU_GUEST_TIMEOUT" "$root/jkvm" -m 64M -kernel "$root/guest/build/testguest.elf" -append "$append" \
             -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=1 -netdev "$netdev" -device "$device" \
-            "${extra[@]}" </dev/null >"$log" 2>&1 &
+            "${extra[@]}" </dev/null >"$log" 2>"$log.err" &
     fi
     vm_pid=$!
     pids+=("$vm_pid")
@@ -118,7 +120,8 @@ finish_vm() {
 
 # A VM's verdicts and its VMM's own messages, for the summary.
 show_log() {   # LOG PREFIX
-    grep -a -E '^(TEST|RESULT)|^qemu-system|^jkvm' "$1" 2>/dev/null | tr -d '\r' | sed "s/^/$2: /" || true
+    grep -a -E '^(TEST|RESULT)' "$1" 2>/dev/null | tr -d '\r' | sed "s/^/$2: /" || true
+    grep -a -E '^qemu-system|^jkvm' "$1.err" 2>/dev/null | sed "s/^/$2: /" || true
 }
 
 free_port() {   # $1 = tcp|udp
